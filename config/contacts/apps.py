@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class ContactsConfig(AppConfig):
+    """The demo domain: contacts whose changes become webhook events."""
+
+    name = "config.contacts"
+    label = "contacts"
+    default_auto_field = "django.db.models.BigAutoField"

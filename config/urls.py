@@ -1,0 +1,15 @@
+"""URLs of the demo project: the console, the REST API, Django admin and login."""
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="webhooks_app:webhook-list", permanent=False)),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+    path("settings/webhooks/", include("webhooks_app.urls")),
+    path("api/", include("webhooks_app.api.urls")),
+]

@@ -1,0 +1,39 @@
+"""Test settings: the demo settings, tasks run in-process, a file or PostgreSQL test database.
+
+TEST_DATABASE_URL chooses the database (default SQLite). The test database is a
+file (or a PostgreSQL database) so that a real `qcluster` subprocess started by a
+test sees the same rows; WEBHOOKS_TEST_DB_NAME points such a subprocess at it.
+"""
+
+import os
+
+os.environ.setdefault("DATABASE_URL", os.environ.get("TEST_DATABASE_URL", "sqlite:///.test-main.sqlite3"))
+
+from config.settings import *  # noqa: E402,F403
+from config.settings import BASE_DIR, DATABASES, Q_CLUSTER, WEBHOOKS  # noqa: E402
+
+_db = DATABASES["default"]
+if _db["ENGINE"].endswith("sqlite3"):
+    _db["TEST"] = {"NAME": str(BASE_DIR / f".test-db-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}.sqlite3")}
+else:
+    _db["TEST"] = {"NAME": "test_webhooks_app"}
+    _db["CONN_MAX_AGE"] = 0
+
+# A qcluster subprocess started by a test uses the test database directly.
+if os.environ.get("WEBHOOKS_TEST_DB_NAME"):
+    _db["NAME"] = os.environ["WEBHOOKS_TEST_DB_NAME"]
+
+SECRET_KEY = "tests-secret-key-not-for-production-0123456789abcdef"
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+
+Q_CLUSTER = {**Q_CLUSTER, "sync": os.environ.get("Q_SYNC", "1") == "1", "workers": 2, "timeout": 60, "retry": 120}
+
+WEBHOOKS = {
+    **WEBHOOKS,
+    "ALLOWED_DESTINATIONS": ["127.0.0.1", "::1"],
+    "RETRY_SCHEDULE": [1, 2, 3, 4, 5],
+    "RETRY_JITTER": 0,
+    "INLINE_RETRY_MAX_DELAY": 0,
+    "TIMEOUT": 5,
+}

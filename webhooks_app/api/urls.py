@@ -1,0 +1,5 @@
+"""The REST API's URLs."""
+
+app_name = "webhooks_api"
+
+urlpatterns = []

@@ -1,0 +1,16 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+class WebhooksAppConfig(AppConfig):
+    """Outgoing webhooks; ready() wires checks, receivers and the periodic schedules."""
+
+    name = "webhooks_app"
+    verbose_name = "Webhooks"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from . import checks, receivers  # noqa: F401 - registers checks and receivers
+        from .schedules import schedules_ensure
+
+        post_migrate.connect(schedules_ensure, sender=self, dispatch_uid="webhooks_app.schedules")

@@ -1,0 +1,94 @@
+"""The app's settings: one ``WEBHOOKS`` dict, read lazily, with documented defaults."""
+
+from django.conf import settings
+from django.core.signals import setting_changed
+
+DEFAULTS = {
+    # Declared event types: {"contact.created": "A contact was created", ...}.
+    "EVENTS": {},
+    # Models to watch: {"app_label.Model": {"resource": "contact",
+    #   "actions": ["created", "updated", "deleted"], "fields": ["accepts_email"],
+    #   "serializer": "dotted.path.to.callable" (instance -> dict)}}.
+    "MODELS": {},
+    # Seconds per HTTP request (connect + response) when a webhook sets none.
+    "TIMEOUT": 10,
+    # Delays in seconds before each retry after the first try; its length is the
+    # number of retries. Jitter of +-RETRY_JITTER (a share) is applied.
+    "RETRY_SCHEDULE": [5, 60, 300, 1800, 7200],
+    "RETRY_JITTER": 0.2,
+    # Retries due within this many seconds are made by the same task after a
+    # sleep, so the first retry really comes after a few seconds; longer delays
+    # are picked up by the periodic sweep (django-q2 has no delayed enqueue).
+    "INLINE_RETRY_MAX_DELAY": 10,
+    # Upper bound for a receiver's Retry-After (seconds).
+    "MAX_RETRY_AFTER": 86400,
+    # Hosts (names), addresses or networks that deliveries may reach although
+    # they are private or loopback. Default: none.
+    "ALLOWED_DESTINATIONS": [],
+    # Days events, deliveries and attempts are kept by the purge.
+    "RETENTION_DAYS": 30,
+    # Bytes of a response body stored on an Attempt (the rest is not read).
+    "MAX_RESPONSE_BYTES": 20_000,
+    # Largest payload accepted by emit(), in bytes of the rendered body.
+    "MAX_PAYLOAD_BYTES": 256 * 1024,
+    # A worker holds a delivery for TIMEOUT + this margin; past it the sweep
+    # hands the delivery to another worker (a crashed worker costs this delay).
+    "LEASE_MARGIN": 30,
+    # A pending delivery whose task was enqueued longer ago than this and has
+    # not started is enqueued again by the sweep (a lost task costs this delay).
+    "REQUEUE_AFTER": 120,
+    # Deliveries the sweep enqueues per run at most.
+    "SWEEP_BATCH": 1000,
+    # Minutes between sweeps (a django-q2 schedule, created on migrate).
+    "SWEEP_MINUTES": 1,
+    # Disable a webhook whose receiver answers 410 Gone.
+    "DISABLE_ON_GONE": True,
+    # Auto-disable after this many consecutive failed deliveries spanning at
+    # least AUTO_DISABLE_AFTER_DAYS. None turns auto-disable off.
+    "AUTO_DISABLE_FAILURES": 50,
+    "AUTO_DISABLE_AFTER_DAYS": 5,
+    # Fernet keys (urlsafe base64, 32 bytes) for secrets at rest; the first
+    # encrypts, all decrypt. Empty: one key derived from SECRET_KEY.
+    "ENCRYPTION_KEYS": [],
+    # The django-q2 cluster name tasks go to (None: the default cluster).
+    "Q_CLUSTER_NAME": None,
+    # The base template the console extends (a host project may use its own).
+    "BASE_TEMPLATE": "webhooks_app/base.html",
+}
+
+
+class AppSettings:
+    """Lazy view of ``settings.WEBHOOKS`` over DEFAULTS; follows override_settings."""
+
+    def __init__(self, defaults):
+        self._defaults = defaults
+        self._cache = None
+
+    @property
+    def user_settings(self):
+        if self._cache is None:
+            self._cache = getattr(settings, "WEBHOOKS", None) or {}
+        return self._cache
+
+    def __getattr__(self, name):
+        if name not in self._defaults:
+            raise AttributeError(f"Invalid WEBHOOKS setting: {name!r}")
+        return self.user_settings.get(name, self._defaults[name])
+
+    def reload(self):
+        self._cache = None
+
+
+app_settings = AppSettings(DEFAULTS)
+
+
+def _reload(*, setting, **kwargs):
+    if setting in ("WEBHOOKS", "SECRET_KEY"):
+        app_settings.reload()
+        from . import crypto, events
+
+        crypto.reset()
+        events.registry.reset()
+
+
+setting_changed.connect(_reload)

@@ -1,0 +1,236 @@
+"""Webhooks, the events they receive, deliveries and the attempt log."""
+
+import uuid
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.urls import reverse
+
+from .fields import EncryptedTextField
+from .signing import mask, secret_generate
+from .validators import validate_header_name, validate_header_value, validate_webhook_url
+
+
+def event_id_generate() -> str:
+    return "evt_" + uuid.uuid4().hex
+
+
+class Webhook(models.Model):
+    """One receiver endpoint and the event types it subscribes to."""
+
+    class NotificationType(models.TextChoices):
+        REST = "REST", "REST"
+
+    class PayloadFormat(models.TextChoices):
+        JSON = "json", "JSON"
+        XML = "xml", "XML"
+
+    name = models.CharField("Webhook Name", max_length=100)
+    description = models.TextField(blank=True, max_length=1000)
+    events = models.JSONField(
+        "Webhook Events",
+        default=list,
+        help_text='Event type names this webhook receives; ["*"] means all events.',
+    )
+    notification_type = models.CharField(
+        "Notification Type",
+        max_length=16,
+        choices=NotificationType.choices,
+        default=NotificationType.REST,
+    )
+    url = models.URLField(
+        "URL",
+        max_length=2000,
+        validators=[validate_webhook_url],
+        help_text="The http(s) endpoint that receives a POST per event.",
+    )
+    api_key = EncryptedTextField(
+        "API Key",
+        blank=True,
+        max_length=500,
+        validators=[validate_header_value],
+        help_text="Sent in the API key header of each request; stored encrypted.",
+    )
+    api_key_header = models.CharField(
+        "API key header",
+        max_length=64,
+        default="X-API-Key",
+        validators=[validate_header_name],
+        help_text="Name of the header that carries the API key.",
+    )
+    secret = EncryptedTextField(
+        default=secret_generate,
+        help_text="Signing secret (whsec_...), stored encrypted.",
+    )
+    previous_secret = EncryptedTextField(
+        blank=True,
+        help_text="The secret before the last rotation; it keeps signing until it expires.",
+    )
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
+    enabled = models.BooleanField(default=True)
+    payload_format = models.CharField(
+        max_length=8, choices=PayloadFormat.choices, default=PayloadFormat.JSON
+    )
+    filters = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Conditions on the event data, e.g. {"accepts_email": true} or '
+        '{"country": ["SE", "NO"]}; all must hold for the webhook to receive the event.',
+    )
+    timeout = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(60)],
+        help_text="Seconds to wait for the receiver (1-60); empty means the default (10).",
+    )
+    disabled_reason = models.CharField(max_length=255, blank=True)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    failing_since = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["name", "id"]
+        indexes = [models.Index(fields=["enabled"], name="webhooks_enabled_idx")]
+
+    def __str__(self):
+        return self.name
+
+    def get_absolute_url(self):
+        return reverse("webhooks_app:webhook-update", args=[self.pk])
+
+    @property
+    def all_events(self) -> bool:
+        return "*" in (self.events or [])
+
+    def subscribes_to(self, event_type: str) -> bool:
+        return self.all_events or event_type in (self.events or [])
+
+    @property
+    def api_key_hint(self) -> str:
+        return mask(self.api_key)
+
+    @property
+    def secret_hint(self) -> str:
+        return mask(self.secret)
+
+
+class Event(models.Model):
+    """One occurrence of an event type, with what caused it and its data."""
+
+    id = models.CharField(primary_key=True, max_length=40, default=event_id_generate, editable=False)
+    event_type = models.CharField(max_length=100, db_index=True)
+    created_at = models.DateTimeField(
+        auto_now_add=True, db_index=True, help_text="The event time sent as event_time."
+    )
+    context = models.JSONField(default=dict, blank=True, help_text="current_context: who or what caused it.")
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.event_type} {self.id}"
+
+
+class Delivery(models.Model):
+    """One event to one webhook, through its attempts."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries")
+    event_type = models.CharField(max_length=100, help_text="Copied from the event for filtering.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempt_count = models.PositiveIntegerField(
+        default=0, help_text="Attempts started, counted before each request is sent."
+    )
+    next_attempt_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the next attempt is due (pending deliveries)."
+    )
+    lease_until = models.DateTimeField(
+        null=True, blank=True, help_text="A worker holds this delivery until then."
+    )
+    enqueued_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a task was last put on the queue for it."
+    )
+    last_response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    last_duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "deliveries"
+        indexes = [
+            models.Index(fields=["webhook", "-created_at"], name="wh_deliv_webhook_created_idx"),
+            models.Index(fields=["webhook", "status", "-created_at"], name="wh_deliv_wh_status_idx"),
+            models.Index(fields=["webhook", "event_type", "-created_at"], name="wh_deliv_wh_type_idx"),
+            models.Index(fields=["status", "next_attempt_at"], name="wh_deliv_due_idx"),
+            models.Index(fields=["created_at"], name="wh_deliv_created_idx"),
+        ]
+
+    def __str__(self):
+        return f"Delivery {self.pk} of {self.event_id} to {self.webhook_id}"
+
+    def get_absolute_url(self):
+        return reverse("webhooks_app:delivery-detail", args=[self.pk])
+
+    @property
+    def is_final(self) -> bool:
+        return self.status != self.Status.PENDING
+
+
+class Attempt(models.Model):
+    """One HTTP try of a delivery: what was sent and what came back."""
+
+    class ErrorClass(models.TextChoices):
+        NONE = "", "None"
+        HTTP_STATUS = "http_status", "HTTP status"
+        TIMEOUT = "timeout", "Timeout"
+        CONNECTION = "connection", "Connection"
+        DNS = "dns", "DNS"
+        TLS = "tls", "TLS"
+        BLOCKED = "blocked", "Blocked destination"
+        REDIRECT = "redirect", "Redirect"
+        INTERRUPTED = "interrupted", "Interrupted"
+        OTHER = "other", "Other"
+
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempts")
+    number = models.PositiveIntegerField(help_text="1 for the first try, 2 for the first retry ...")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    request_url = models.URLField(max_length=2000)
+    request_headers = models.JSONField(default=dict, help_text="As sent, with secrets redacted.")
+    request_body = models.TextField(blank=True)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_headers = models.JSONField(default=dict, blank=True)
+    response_body = models.TextField(blank=True, help_text="Truncated to MAX_RESPONSE_BYTES.")
+    response_truncated = models.BooleanField(default=False)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    error_class = models.CharField(max_length=16, choices=ErrorClass.choices, blank=True)
+    error_message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["delivery", "number", "id"]
+        indexes = [models.Index(fields=["delivery", "number"], name="wh_attempt_delivery_idx")]
+
+    def __str__(self):
+        return f"Attempt {self.number} of delivery {self.delivery_id}"
+
+    @property
+    def succeeded(self) -> bool:
+        return self.response_status is not None and 200 <= self.response_status < 300

@@ -1,0 +1,195 @@
+"""The one module that speaks HTTP: a reused session, timeouts, limits, the SSRF guard.
+
+Every request goes through a connection that resolves the host itself, checks each
+address against the destination rules and connects to the checked address, so a
+name that resolves to a private address is refused before any packet is sent.
+Redirects are never followed.
+"""
+
+import ipaddress
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import NameResolutionError
+
+from . import __version__
+from .destinations import address_allowed, allowed_rules, host_allowed_by_name
+from .exceptions import DestinationNotAllowed
+
+USER_AGENT = f"webhooks_app/{__version__}"
+CHUNK = 8192
+
+
+class _GuardedConnectionMixin:
+    """Resolve, check every address, then connect to a permitted one."""
+
+    def _new_conn(self):
+        original = getattr(self, "_webhooks_original_host", None)
+        if original is None:
+            original = self._webhooks_original_host = self._dns_host
+        if not host_allowed_by_name(self.host):
+            try:
+                infos = socket.getaddrinfo(original, self.port, 0, socket.SOCK_STREAM)
+            except socket.gaierror as exc:
+                raise NameResolutionError(self.host, self, exc) from exc
+            networks = allowed_rules()[1]
+            addresses = [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
+            permitted = [a for a in addresses if address_allowed(a, networks)]
+            if not permitted:
+                shown = ", ".join(sorted({str(a) for a in addresses}))
+                raise DestinationNotAllowed(
+                    f"{self.host} resolves to {shown}: a private, loopback or reserved "
+                    "address that deliveries may not reach (WEBHOOKS['ALLOWED_DESTINATIONS'] "
+                    "lists exceptions). Nothing was sent."
+                )
+            self._dns_host = str(permitted[0])
+        return super()._new_conn()
+
+
+class GuardedHTTPConnection(_GuardedConnectionMixin, HTTPConnection):
+    pass
+
+
+class GuardedHTTPSConnection(_GuardedConnectionMixin, HTTPSConnection):
+    pass
+
+
+class GuardedHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = GuardedHTTPConnection
+
+
+class GuardedHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = GuardedHTTPSConnection
+
+
+class GuardedAdapter(HTTPAdapter):
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": GuardedHTTPConnectionPool,
+            "https": GuardedHTTPSConnectionPool,
+        }
+
+
+_session: tuple[int, requests.Session] | None = None
+
+
+def session() -> requests.Session:
+    """One session per process (a forked worker gets its own), reused across tasks."""
+    global _session
+    if _session is None or _session[0] != os.getpid():
+        s = requests.Session()
+        s.trust_env = False  # no proxies or .netrc from the environment
+        adapter = GuardedAdapter(pool_connections=16, pool_maxsize=4, max_retries=0)
+        s.mount("http://", adapter)
+        s.mount("https://", adapter)
+        s.headers.clear()
+        _session = (os.getpid(), s)
+    return _session[1]
+
+
+@dataclass
+class Result:
+    """What one POST produced: a response, or an error class and message."""
+
+    status: int | None = None
+    headers: dict = field(default_factory=dict)
+    body: str = ""
+    truncated: bool = False
+    duration_ms: int = 0
+    error_class: str = ""
+    error_message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300 and not self.error_class
+
+
+def _classify(exc: BaseException) -> tuple[str, str]:
+    """An error class (Attempt.ErrorClass value) and a readable message."""
+    chain, seen = [], exc
+    while seen is not None and len(chain) < 10:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    if isinstance(exc, DestinationNotAllowed):
+        return "blocked", str(exc)
+    if any(isinstance(e, NameResolutionError | socket.gaierror) for e in chain):
+        return "dns", "The host name could not be resolved (DNS)."
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "tls", f"TLS handshake failed: {_short(exc)}"
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return "timeout", "Timed out while connecting."
+    if isinstance(exc, requests.exceptions.Timeout):
+        return "timeout", "Timed out waiting for the response."
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError | requests.exceptions.ContentDecodingError):
+        return "interrupted", f"The connection broke while reading the response: {_short(exc)}"
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        text = _short(exc)
+        if "refused" in text.lower():
+            return "connection", "Connection refused."
+        if "aborted" in text.lower() or "closed" in text.lower() or "reset" in text.lower():
+            return "interrupted", f"The receiver closed the connection: {text}"
+        return "connection", f"Connection failed: {text}"
+    return "other", f"{type(exc).__name__}: {_short(exc)}"
+
+
+def _short(exc: BaseException, limit: int = 300) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def post(url: str, *, body: bytes, headers: dict, timeout: float, max_bytes: int) -> Result:
+    """POST body to url; never raises for network trouble, returns a Result.
+
+    ``timeout`` bounds the whole exchange (connect, response headers and the part
+    of the body that is read); at most ``max_bytes`` of the body are read.
+    """
+    result = Result()
+    started = time.monotonic()
+    deadline = started + timeout
+    response = None
+    try:
+        response = session().post(
+            url,
+            data=body,
+            headers={"User-Agent": USER_AGENT, **headers},
+            timeout=(timeout, timeout),
+            allow_redirects=False,
+            stream=True,
+        )
+        result.status = response.status_code
+        result.headers = dict(response.headers)
+        chunks, size = [], 0
+        for chunk in response.iter_content(CHUNK):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > max_bytes:
+                result.truncated = True
+                break
+            if time.monotonic() > deadline:
+                raise requests.exceptions.ReadTimeout("total timeout reached while reading the body")
+        raw = b"".join(chunks)[:max_bytes]
+        result.body = raw.decode(response.encoding or "utf-8", errors="replace")
+        if 300 <= response.status_code < 400:
+            location = response.headers.get("Location", "")
+            result.error_class = "redirect"
+            result.error_message = (
+                f"HTTP {response.status_code}: redirects are not followed (Location: {location[:300]})."
+            )
+        elif not 200 <= response.status_code < 300:
+            result.error_class = "http_status"
+            result.error_message = f"HTTP {response.status_code} {response.reason or ''}".strip()
+    except Exception as exc:  # noqa: BLE001 - every failure becomes a recorded Attempt
+        result.error_class, result.error_message = _classify(exc)
+    finally:
+        if response is not None:
+            # Closing instead of draining: an oversized body is not read to the end.
+            response.close()
+        result.duration_ms = int((time.monotonic() - started) * 1000)
+    return result
