@@ -5,6 +5,7 @@ import socket
 
 import pytest
 
+from tests.cluster import qcluster, real_queue  # noqa: F401 - fixtures
 from tests.receiver import Receiver
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

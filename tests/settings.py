@@ -14,7 +14,9 @@ from config.settings import BASE_DIR, DATABASES, Q_CLUSTER, WEBHOOKS  # noqa: E4
 
 _db = DATABASES["default"]
 if _db["ENGINE"].endswith("sqlite3"):
-    _db["TEST"] = {"NAME": str(BASE_DIR / f".test-db-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}.sqlite3")}
+    _db["TEST"] = {
+        "NAME": str(BASE_DIR / f".test-db-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}.sqlite3")
+    }
 else:
     _db["TEST"] = {"NAME": "test_webhooks_app"}
     _db["CONN_MAX_AGE"] = 0
@@ -27,7 +29,13 @@ SECRET_KEY = "tests-secret-key-not-for-production-0123456789abcdef"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 
-Q_CLUSTER = {**Q_CLUSTER, "sync": os.environ.get("Q_SYNC", "1") == "1", "workers": 2, "timeout": 60, "retry": 120}
+Q_CLUSTER = {
+    **Q_CLUSTER,
+    "sync": os.environ.get("Q_SYNC", "1") == "1",
+    "workers": 2,
+    "timeout": 60,
+    "retry": 120,
+}
 
 WEBHOOKS = {
     **WEBHOOKS,

@@ -59,7 +59,14 @@ class AttemptInline(admin.TabularInline):
     model = Attempt
     extra = 0
     can_delete = False
-    fields = ["number", "created_at", "response_status", "duration_ms", "error_class", "error_message"]
+    fields = [
+        "number",
+        "created_at",
+        "response_status",
+        "duration_ms",
+        "error_class",
+        "error_message",
+    ]
     readonly_fields = fields
     show_change_link = True
 
@@ -69,7 +76,15 @@ class AttemptInline(admin.TabularInline):
 
 @admin.register(Delivery)
 class DeliveryAdmin(ReadOnlyAdmin):
-    list_display = ["id", "webhook", "event_type", "status", "attempt_count", "last_response_status", "created_at"]
+    list_display = [
+        "id",
+        "webhook",
+        "event_type",
+        "status",
+        "attempt_count",
+        "last_response_status",
+        "created_at",
+    ]
     list_filter = ["status", "event_type"]
     list_select_related = ["webhook"]
     search_fields = ["event__id"]
@@ -79,7 +94,15 @@ class DeliveryAdmin(ReadOnlyAdmin):
 
 @admin.register(Attempt)
 class AttemptAdmin(ReadOnlyAdmin):
-    list_display = ["id", "delivery", "number", "response_status", "error_class", "duration_ms", "created_at"]
+    list_display = [
+        "id",
+        "delivery",
+        "number",
+        "response_status",
+        "error_class",
+        "duration_ms",
+        "created_at",
+    ]
     list_filter = ["error_class"]
     list_select_related = ["delivery"]
     raw_id_fields = ["delivery"]

@@ -44,7 +44,12 @@ def _check_events(events):
     if isinstance(events, list | tuple):
         events = {n: "" for n in events}
     if not isinstance(events, dict):
-        return [Error("WEBHOOKS['EVENTS'] must map event type names to descriptions.", id="webhooks_app.E010")]
+        return [
+            Error(
+                "WEBHOOKS['EVENTS'] must map event type names to descriptions.",
+                id="webhooks_app.E010",
+            )
+        ]
     return [
         Error(
             f"WEBHOOKS['EVENTS'] has an invalid event type name {name!r}.",
@@ -65,8 +70,11 @@ def _check_models(models):
             model = apps.get_model(label)
         except (LookupError, ValueError):
             errors.append(
-                Error(f"WEBHOOKS['MODELS'] names {label!r}, which is not an installed model.",
-                      hint="Use 'app_label.ModelName'.", id="webhooks_app.E003")
+                Error(
+                    f"WEBHOOKS['MODELS'] names {label!r}, which is not an installed model.",
+                    hint="Use 'app_label.ModelName'.",
+                    id="webhooks_app.E003",
+                )
             )
             continue
         if not isinstance(spec, dict):
@@ -75,16 +83,21 @@ def _check_models(models):
         for action in spec.get("actions", MODEL_ACTIONS):
             if action not in MODEL_ACTIONS:
                 errors.append(
-                    Error(f"WEBHOOKS['MODELS'][{label!r}] has an unknown action {action!r}.",
-                          hint="Actions are created, updated and deleted.", id="webhooks_app.E005")
+                    Error(
+                        f"WEBHOOKS['MODELS'][{label!r}] has an unknown action {action!r}.",
+                        hint="Actions are created, updated and deleted.",
+                        id="webhooks_app.E005",
+                    )
                 )
         for fname in spec.get("fields", ()):
             try:
                 model._meta.get_field(fname)
             except Exception:  # noqa: BLE001
                 errors.append(
-                    Error(f"WEBHOOKS['MODELS'][{label!r}] watches {fname!r}, which {label} does not have.",
-                          id="webhooks_app.E006")
+                    Error(
+                        f"WEBHOOKS['MODELS'][{label!r}] watches {fname!r}, which {label} does not have.",
+                        id="webhooks_app.E006",
+                    )
                 )
         serializer = spec.get("serializer")
         if isinstance(serializer, str):
@@ -92,14 +105,18 @@ def _check_models(models):
                 import_string(serializer)
             except ImportError as exc:
                 errors.append(
-                    Error(f"WEBHOOKS['MODELS'][{label!r}]['serializer'] cannot be imported: {exc}",
-                          id="webhooks_app.E007")
+                    Error(
+                        f"WEBHOOKS['MODELS'][{label!r}]['serializer'] cannot be imported: {exc}",
+                        id="webhooks_app.E007",
+                    )
                 )
         resource = spec.get("resource") or model._meta.model_name
         if not EVENT_NAME_RE.match(f"{resource}.created"):
             errors.append(
-                Error(f"WEBHOOKS['MODELS'][{label!r}]['resource'] {resource!r} is not a valid name.",
-                      id="webhooks_app.E008")
+                Error(
+                    f"WEBHOOKS['MODELS'][{label!r}]['resource'] {resource!r} is not a valid name.",
+                    id="webhooks_app.E008",
+                )
             )
     return errors
 
@@ -108,24 +125,42 @@ def _check_numbers():
     errors = []
     timeout = app_settings.TIMEOUT
     if not isinstance(timeout, int | float) or not 0 < timeout <= 300:
-        errors.append(Error("WEBHOOKS['TIMEOUT'] must be a number of seconds between 0 and 300.",
-                            id="webhooks_app.E020"))
+        errors.append(
+            Error(
+                "WEBHOOKS['TIMEOUT'] must be a number of seconds between 0 and 300.",
+                id="webhooks_app.E020",
+            )
+        )
     schedule = app_settings.RETRY_SCHEDULE
     if not isinstance(schedule, list | tuple) or not all(
         isinstance(d, int | float) and d >= 0 for d in schedule
     ):
-        errors.append(Error("WEBHOOKS['RETRY_SCHEDULE'] must be a list of delays in seconds (>= 0).",
-                            id="webhooks_app.E021"))
+        errors.append(
+            Error(
+                "WEBHOOKS['RETRY_SCHEDULE'] must be a list of delays in seconds (>= 0).",
+                id="webhooks_app.E021",
+            )
+        )
     jitter = app_settings.RETRY_JITTER
     if not isinstance(jitter, int | float) or not 0 <= jitter < 1:
-        errors.append(Error("WEBHOOKS['RETRY_JITTER'] must be a share between 0 and 1.", id="webhooks_app.E022"))
-    for key in ("RETENTION_DAYS", "MAX_RESPONSE_BYTES", "MAX_PAYLOAD_BYTES", "SWEEP_BATCH", "SWEEP_MINUTES"):
+        errors.append(
+            Error("WEBHOOKS['RETRY_JITTER'] must be a share between 0 and 1.", id="webhooks_app.E022")
+        )
+    for key in (
+        "RETENTION_DAYS",
+        "MAX_RESPONSE_BYTES",
+        "MAX_PAYLOAD_BYTES",
+        "SWEEP_BATCH",
+        "SWEEP_MINUTES",
+    ):
         value = getattr(app_settings, key)
         if not isinstance(value, int) or value < 1:
             errors.append(Error(f"WEBHOOKS['{key}'] must be a positive integer.", id="webhooks_app.E023"))
     q = getattr(settings, "Q_CLUSTER", {}) or {}
     q_timeout, q_retry = q.get("timeout"), q.get("retry", 60)
-    longest = float(timeout if isinstance(timeout, int | float) else 10) * 2 + float(app_settings.INLINE_RETRY_MAX_DELAY or 0)
+    longest = float(timeout if isinstance(timeout, int | float) else 10) * 2 + float(
+        app_settings.INLINE_RETRY_MAX_DELAY or 0
+    )
     if q_timeout is not None and q_timeout < longest:
         errors.append(
             Warning(
@@ -148,8 +183,12 @@ def _check_numbers():
 def _check_destinations():
     entries = app_settings.ALLOWED_DESTINATIONS
     if not isinstance(entries, list | tuple):
-        return [Error("WEBHOOKS['ALLOWED_DESTINATIONS'] must be a list of hosts, addresses or networks.",
-                      id="webhooks_app.E030")]
+        return [
+            Error(
+                "WEBHOOKS['ALLOWED_DESTINATIONS'] must be a list of hosts, addresses or networks.",
+                id="webhooks_app.E030",
+            )
+        ]
     errors = []
     for entry in entries:
         text = str(entry).strip()
@@ -157,8 +196,12 @@ def _check_destinations():
             ipaddress.ip_network(text.strip("[]"), strict=False)
         except ValueError:
             if not text or "/" in text or " " in text:
-                errors.append(Error(f"WEBHOOKS['ALLOWED_DESTINATIONS'] has an invalid entry {entry!r}.",
-                                    id="webhooks_app.E031"))
+                errors.append(
+                    Error(
+                        f"WEBHOOKS['ALLOWED_DESTINATIONS'] has an invalid entry {entry!r}.",
+                        id="webhooks_app.E031",
+                    )
+                )
     return errors
 
 
@@ -173,7 +216,11 @@ def _check_encryption():
         try:
             Fernet(key)
         except (ValueError, TypeError):
-            errors.append(Error(f"WEBHOOKS['ENCRYPTION_KEYS'][{i}] is not a valid Fernet key.",
-                                hint="Generate one with cryptography.fernet.Fernet.generate_key().",
-                                id="webhooks_app.E041"))
+            errors.append(
+                Error(
+                    f"WEBHOOKS['ENCRYPTION_KEYS'][{i}] is not a valid Fernet key.",
+                    hint="Generate one with cryptography.fernet.Fernet.generate_key().",
+                    id="webhooks_app.E041",
+                )
+            )
     return errors

@@ -33,8 +33,7 @@ def fernet() -> MultiFernet:
             _fernet = MultiFernet([Fernet(k) for k in keys])
         except (ValueError, TypeError) as exc:
             raise ImproperlyConfiguredWebhooks(
-                "WEBHOOKS['ENCRYPTION_KEYS'] must hold Fernet keys "
-                "(Fernet.generate_key()): " + str(exc)
+                "WEBHOOKS['ENCRYPTION_KEYS'] must hold Fernet keys (Fernet.generate_key()): " + str(exc)
             ) from exc
     return _fernet
 

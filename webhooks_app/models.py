@@ -69,9 +69,7 @@ class Webhook(models.Model):
     )
     previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
     enabled = models.BooleanField(default=True)
-    payload_format = models.CharField(
-        max_length=8, choices=PayloadFormat.choices, default=PayloadFormat.JSON
-    )
+    payload_format = models.CharField(max_length=8, choices=PayloadFormat.choices, default=PayloadFormat.JSON)
     filters = models.JSONField(
         default=dict,
         blank=True,

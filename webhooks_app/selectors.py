@@ -55,7 +55,9 @@ def deliveries_needing_task(*, now=None, limit: int | None = None) -> list[int]:
     never_or_stale = (
         Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=F("next_attempt_at")) | Q(enqueued_at__lt=stale)
     )
-    lease_expired = Q(lease_until__lt=now) & (Q(enqueued_at__lt=F("lease_until")) | Q(enqueued_at__lt=stale) | Q(enqueued_at__isnull=True))
+    lease_expired = Q(lease_until__lt=now) & (
+        Q(enqueued_at__lt=F("lease_until")) | Q(enqueued_at__lt=stale) | Q(enqueued_at__isnull=True)
+    )
     qs = (
         Delivery.objects.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now)
         .filter((Q(lease_until__isnull=True) & never_or_stale) | lease_expired)

@@ -408,9 +408,7 @@ def deliveries_redeliver_failed(*, webhook: Webhook, since, batch_size: int = 50
                     for _, eid, etype in batch
                 ]
             )
-            transaction.on_commit(
-                partial(deliveries_enqueue, delivery_ids=[d.pk for d in created])
-            )
+            transaction.on_commit(partial(deliveries_enqueue, delivery_ids=[d.pk for d in created]))
         done += len(batch)
         if progress:
             progress(done, len(ids))
@@ -485,7 +483,13 @@ def webhook_secret_rotate(*, webhook: Webhook, actor=None) -> Webhook:
     webhook.secret = signing.secret_generate()
     webhook.updated_by = _actor(actor) or webhook.updated_by
     webhook.save(
-        update_fields=["secret", "previous_secret", "previous_secret_expires_at", "updated_by", "updated_at"]
+        update_fields=[
+            "secret",
+            "previous_secret",
+            "previous_secret_expires_at",
+            "updated_by",
+            "updated_at",
+        ]
     )
     return webhook
 

@@ -36,9 +36,7 @@ def validate_webhook_url(value: str) -> None:
     if not parts.hostname:
         raise ValidationError("The URL must name a host.", code="invalid")
     if parts.username or parts.password:
-        raise ValidationError(
-            "Put credentials in the API Key field, not in the URL.", code="credentials"
-        )
+        raise ValidationError("Put credentials in the API Key field, not in the URL.", code="credentials")
     if port == 0:
         raise ValidationError("Enter a valid port.", code="invalid")
     if any(c in value for c in "\r\n\t "):
