@@ -23,19 +23,34 @@ def derived_key(secret_key: str) -> bytes:
     return base64.urlsafe_b64encode(digest)
 
 
+def keys() -> list:
+    """The Fernet keys in use: the first encrypts, every one decrypts.
+
+    WEBHOOKS['ENCRYPTION_KEYS'] when set; otherwise keys derived from SECRET_KEY and
+    then from each of SECRET_KEY_FALLBACKS, so rotating SECRET_KEY the Django way
+    (the old key moved to the fallbacks) keeps stored secrets readable until
+    ``webhooks_rotate_encryption`` has re-encrypted them.
+    """
+    from .conf import app_settings
+
+    configured = list(app_settings.ENCRYPTION_KEYS or ())
+    if configured:
+        return configured
+    fallbacks = list(getattr(settings, "SECRET_KEY_FALLBACKS", None) or ())
+    return [derived_key(k) for k in [settings.SECRET_KEY, *fallbacks]]
+
+
 def fernet() -> MultiFernet:
     global _fernet
-    if _fernet is None:
-        from .conf import app_settings
-
-        keys = list(app_settings.ENCRYPTION_KEYS) or [derived_key(settings.SECRET_KEY)]
+    current = keys()
+    if _fernet is None or _fernet[0] != current:
         try:
-            _fernet = MultiFernet([Fernet(k) for k in keys])
+            _fernet = (current, MultiFernet([Fernet(k) for k in current]))
         except (ValueError, TypeError) as exc:
             raise ImproperlyConfiguredWebhooks(
                 "WEBHOOKS['ENCRYPTION_KEYS'] must hold Fernet keys (Fernet.generate_key()): " + str(exc)
             ) from exc
-    return _fernet
+    return _fernet[1]
 
 
 def encrypt(value: str) -> str:

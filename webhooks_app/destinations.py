@@ -12,10 +12,13 @@ def literal_address(host: str) -> IPAddress | None:
     """The address a host spelled as an IP literal means, in any spelling.
 
     Covers dotted quads, IPv6 (bracketed or not), and the decimal, hex and octal
-    forms that inet_aton accepts (``2130706433``, ``0x7f.1``, ``017700000001``).
+    forms that inet_aton accepts (``2130706433``, ``0x7f.1``, ``017700000001``),
+    with or without a trailing dot (``127.0.0.1.`` resolves like ``127.0.0.1``).
     Returns None for a name.
     """
     host = host.strip("[]")
+    if host.endswith(".") and not host.endswith(".."):
+        host = host[:-1]
     try:
         return ipaddress.ip_address(host)
     except ValueError:
@@ -47,6 +50,7 @@ def is_public(address: IPAddress) -> bool:
         or address.is_link_local
         or address.is_reserved
         or address.is_unspecified
+        or (address.version == 6 and address.is_site_local)  # fec0::/10, deprecated but private
     )
 
 

@@ -6,6 +6,7 @@ name that resolves to a private address is refused before any packet is sent.
 Redirects are never followed.
 """
 
+import http.cookiejar
 import ipaddress
 import os
 import socket
@@ -27,29 +28,43 @@ CHUNK = 8192
 
 
 class _GuardedConnectionMixin:
-    """Resolve, check every address, then connect to a permitted one."""
+    """Resolve, check every address, then connect to a permitted one.
+
+    The checked address is used for the socket connect only: the connection keeps
+    the URL's host name, so the Host header, TLS SNI and the certificate check all
+    use the name (urllib3's ``host`` reads ``_dns_host``, which is therefore
+    restored after connecting). The name is resolved once per connection, so a
+    second lookup (DNS rebinding) cannot swap in an unchecked address.
+    """
 
     def _new_conn(self):
-        original = getattr(self, "_webhooks_original_host", None)
-        if original is None:
-            original = self._webhooks_original_host = self._dns_host
-        if not host_allowed_by_name(self.host):
+        name = self._dns_host
+        if host_allowed_by_name(self.host):
+            return super()._new_conn()
+        try:
+            infos = socket.getaddrinfo(name, self.port, 0, socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            raise NameResolutionError(self.host, self, exc) from exc
+        networks = allowed_rules()[1]
+        addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos))
+        permitted = [a for a in addresses if address_allowed(a, networks)]
+        if not permitted:
+            shown = ", ".join(sorted({str(a) for a in addresses}))
+            raise DestinationNotAllowed(
+                f"{self.host} resolves to {shown}: a private, loopback or reserved "
+                "address that deliveries may not reach (WEBHOOKS['ALLOWED_DESTINATIONS'] "
+                "lists exceptions). Nothing was sent."
+            )
+        error = None
+        for address in permitted:
+            self._dns_host = str(address)
             try:
-                infos = socket.getaddrinfo(original, self.port, 0, socket.SOCK_STREAM)
-            except socket.gaierror as exc:
-                raise NameResolutionError(self.host, self, exc) from exc
-            networks = allowed_rules()[1]
-            addresses = [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
-            permitted = [a for a in addresses if address_allowed(a, networks)]
-            if not permitted:
-                shown = ", ".join(sorted({str(a) for a in addresses}))
-                raise DestinationNotAllowed(
-                    f"{self.host} resolves to {shown}: a private, loopback or reserved "
-                    "address that deliveries may not reach (WEBHOOKS['ALLOWED_DESTINATIONS'] "
-                    "lists exceptions). Nothing was sent."
-                )
-            self._dns_host = str(permitted[0])
-        return super()._new_conn()
+                return super()._new_conn()
+            except Exception as exc:  # noqa: BLE001 - try the next checked address
+                error = exc
+            finally:
+                self._dns_host = name
+        raise error
 
 
 class GuardedHTTPConnection(_GuardedConnectionMixin, HTTPConnection):
@@ -86,6 +101,9 @@ def session() -> requests.Session:
     if _session is None or _session[0] != os.getpid():
         s = requests.Session()
         s.trust_env = False  # no proxies or .netrc from the environment
+        # The session is shared by every webhook: a receiver's Set-Cookie must not be
+        # replayed to it (or to another webhook on the same host) later.
+        s.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
         adapter = GuardedAdapter(pool_connections=16, pool_maxsize=4, max_retries=0)
         s.mount("http://", adapter)
         s.mount("https://", adapter)
@@ -121,6 +139,9 @@ def _classify(exc: BaseException) -> tuple[str, str]:
         return "blocked", str(exc)
     if any(isinstance(e, NameResolutionError | socket.gaierror) for e in chain):
         return "dns", "The host name could not be resolved (DNS)."
+    if isinstance(exc, requests.exceptions.InvalidHeader):
+        # requests' message repeats the header value, which may be the API key.
+        return "other", "A request header name or value is invalid (the value is not shown)."
     if isinstance(exc, requests.exceptions.SSLError):
         return "tls", f"TLS handshake failed: {_short(exc)}"
     if isinstance(exc, requests.exceptions.ConnectTimeout):

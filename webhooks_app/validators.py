@@ -7,7 +7,8 @@ from django.core.exceptions import ValidationError
 
 from .destinations import literal_host_problem
 
-HEADER_NAME_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$")
+# \Z, not $: $ also matches before a trailing newline ("X-Key\n").
+HEADER_NAME_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}\Z")
 RESERVED_HEADERS = {
     "content-type",
     "content-length",
@@ -39,8 +40,10 @@ def validate_webhook_url(value: str) -> None:
         raise ValidationError("Put credentials in the API Key field, not in the URL.", code="credentials")
     if port == 0:
         raise ValidationError("Enter a valid port.", code="invalid")
-    if any(c in value for c in "\r\n\t "):
-        raise ValidationError("The URL may not contain spaces or line breaks.", code="invalid")
+    if any(c <= " " or c == "\x7f" for c in value):
+        raise ValidationError(
+            "The URL may not contain spaces, line breaks or control characters.", code="invalid"
+        )
     problem = literal_host_problem(parts.hostname)
     if problem:
         raise ValidationError(problem, code="destination")
@@ -57,5 +60,20 @@ def validate_header_name(value: str) -> None:
 
 
 def validate_header_value(value: str) -> None:
-    if any(c in (value or "") for c in "\r\n\x00"):
+    """A value that goes into a request header exactly as written.
+
+    No line breaks (header injection), no other control characters, printable
+    ASCII only (HTTP sends header values as Latin-1, and requests refuses leading
+    whitespace), and no surrounding spaces (receivers strip them, so the key
+    would not match). The messages never repeat the value: it is often a secret.
+    """
+    value = value or ""
+    if any(c in value for c in "\r\n"):
         raise ValidationError("Line breaks are not allowed here.", code="header_value")
+    if any(not " " <= c <= "~" for c in value):
+        raise ValidationError(
+            "Use printable ASCII characters only (no control characters or accented letters).",
+            code="header_value",
+        )
+    if value != value.strip():
+        raise ValidationError("Remove the spaces at the start or end.", code="header_value")
