@@ -116,6 +116,10 @@ def deliveries_enqueue(*, delivery_ids: list[int]) -> int:
     options = {}
     if app_settings.Q_CLUSTER_NAME:
         options["cluster"] = app_settings.Q_CLUSTER_NAME
+    # Taken before enqueueing: a fast worker (or sync mode) may run the attempt and
+    # schedule its retry before the update below, and the sweep compares the retry's
+    # next_attempt_at with enqueued_at to see that the retry has no task yet.
+    enqueued_at = timezone.now()
     for pk in delivery_ids:
         try:
             async_task(TASK, pk, task_name=f"webhook-delivery-{pk}", q_options=dict(options))
@@ -124,9 +128,7 @@ def deliveries_enqueue(*, delivery_ids: list[int]) -> int:
             continue
         sent.append(pk)
     if sent:
-        Delivery.objects.filter(pk__in=sent, status=Delivery.Status.PENDING).update(
-            enqueued_at=timezone.now()
-        )
+        Delivery.objects.filter(pk__in=sent, status=Delivery.Status.PENDING).update(enqueued_at=enqueued_at)
     return len(sent)
 
 

@@ -1,0 +1,181 @@
+"""emit(): which webhooks get a delivery, what is written, and what is refused."""
+
+import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from webhooks_app import emit
+from webhooks_app.events import event_context, registry
+from webhooks_app.exceptions import InvalidEventData, UnknownEventType
+from webhooks_app.models import Attempt, Delivery, Event
+
+pytestmark = pytest.mark.django_db
+
+
+def emit_queries(event_type="contact.updated", data=None):
+    """The SQL statements one emit() runs (inside the test's transaction, nothing is sent)."""
+    with CaptureQueriesContext(connection) as queries:
+        event = emit(event_type, data={"id": 1} if data is None else data)
+    return event, [q["sql"] for q in queries.captured_queries]
+
+
+def test_emit_creates_the_event_and_one_delivery_per_subscribed_webhook(make_webhook):
+    first = make_webhook("http://127.0.0.1:9/a", events=["contact.updated"])
+    second = make_webhook("http://127.0.0.1:9/b", events=["contact.updated", "contact.created"])
+
+    event = emit("contact.updated", data={"id": 7, "email": "a@example.com"}, context={"actor": "admin"})
+
+    stored = Event.objects.get()
+    assert stored.pk == event.pk and event.pk.startswith("evt_")
+    assert stored.event_type == "contact.updated"
+    assert stored.data == {"id": 7, "email": "a@example.com"}
+    assert stored.context == {"actor": "admin"}
+    deliveries = Delivery.objects.filter(event=stored)
+    assert {d.webhook_id for d in deliveries} == {first.pk, second.pk}
+    for delivery in deliveries:
+        assert delivery.status == Delivery.Status.PENDING
+        assert delivery.event_type == "contact.updated"
+        assert delivery.attempt_count == 0
+        assert delivery.next_attempt_at is not None
+
+
+def test_deliveries_are_one_bulk_insert_whatever_the_number_of_webhooks(make_webhook):
+    make_webhook("http://127.0.0.1:9/only")
+    _, one = emit_queries()
+    for i in range(9):
+        make_webhook(f"http://127.0.0.1:9/{i}")
+    event, ten = emit_queries()
+
+    assert Delivery.objects.filter(event=event).count() == 10
+    assert len(ten) == len(one)
+    delivery_table = Delivery._meta.db_table
+    inserts = [sql for sql in ten if sql.upper().startswith("INSERT") and delivery_table in sql]
+    assert len(inserts) == 1
+
+
+def test_disabled_unsubscribed_and_filtered_out_webhooks_get_nothing(make_webhook):
+    subscribed = make_webhook("http://127.0.0.1:9/yes", events=["contact.updated"])
+    make_webhook("http://127.0.0.1:9/off", events=["contact.updated"], enabled=False)
+    make_webhook("http://127.0.0.1:9/other", events=["contact.created", "contact.deleted"])
+    make_webhook("http://127.0.0.1:9/filtered", events=["contact.updated"], filters={"accepts_email": True})
+    matching_filter = make_webhook(
+        "http://127.0.0.1:9/country", events=["contact.updated"], filters={"country": ["SE", "NO"]}
+    )
+
+    event = emit("contact.updated", data={"id": 1, "accepts_email": False, "country": "SE"})
+
+    assert set(Delivery.objects.filter(event=event).values_list("webhook_id", flat=True)) == {
+        subscribed.pk,
+        matching_filter.pk,
+    }
+
+
+def test_a_filter_on_a_missing_or_nested_key(make_webhook):
+    nested = make_webhook("http://127.0.0.1:9/n", filters={"address.country": "SE"})
+    make_webhook("http://127.0.0.1:9/missing", filters={"tier": "gold"})
+
+    event = emit("contact.updated", data={"id": 1, "address": {"country": "SE"}})
+
+    assert list(Delivery.objects.filter(event=event).values_list("webhook_id", flat=True)) == [nested.pk]
+
+
+def test_all_events_subscription_gets_every_declared_type(make_webhook):
+    everything = make_webhook("http://127.0.0.1:9/all", events=["*"])
+    types = [t for t in registry.names() if t != "webhook.test"]
+    assert "contact.accepts_sms.changed" in types
+
+    for event_type in types:
+        emit(event_type, data={"id": 1})
+
+    assert sorted(Delivery.objects.filter(webhook=everything).values_list("event_type", flat=True)) == types
+
+
+def test_no_matching_webhook_writes_nothing(make_webhook):
+    make_webhook("http://127.0.0.1:9/x", events=["contact.created"])
+
+    event = emit("contact.deleted", data={"id": 1})
+
+    assert event.event_type == "contact.deleted"
+    assert not Event.objects.exists()
+    assert not Delivery.objects.exists()
+
+
+def test_undeclared_event_type_raises_before_anything_is_written(make_webhook):
+    make_webhook("http://127.0.0.1:9/all")
+
+    with CaptureQueriesContext(connection) as queries, pytest.raises(UnknownEventType) as info:
+        emit("contact.exploded", data={"id": 1})
+
+    assert "contact.exploded" in str(info.value)
+    assert "WEBHOOKS['EVENTS']" in str(info.value)
+    assert queries.captured_queries == []
+    assert not Event.objects.exists()
+
+
+def test_non_serializable_data_raises_before_anything_is_written(make_webhook):
+    make_webhook("http://127.0.0.1:9/all")
+
+    with CaptureQueriesContext(connection) as queries, pytest.raises(InvalidEventData) as info:
+        emit("contact.updated", data={"id": 1, "handle": object()})
+
+    assert "event data" in str(info.value)
+    assert queries.captured_queries == []
+    assert not Event.objects.exists()
+
+
+def test_non_serializable_context_is_refused_too(make_webhook):
+    make_webhook("http://127.0.0.1:9/all")
+
+    with pytest.raises(InvalidEventData, match="event context"):
+        emit("contact.updated", data={"id": 1}, context={"actor": object()})
+
+    assert not Event.objects.exists()
+
+
+def test_oversized_payload_is_refused(make_webhook, settings):
+    make_webhook("http://127.0.0.1:9/all")
+    settings.WEBHOOKS = {**settings.WEBHOOKS, "MAX_PAYLOAD_BYTES": 1000}
+
+    with pytest.raises(InvalidEventData, match="MAX_PAYLOAD_BYTES"):
+        emit("contact.updated", data={"id": 1, "notes": "x" * 2000})
+
+    assert not Event.objects.exists()
+
+
+def test_event_context_is_merged_into_current_context(make_webhook):
+    make_webhook("http://127.0.0.1:9/all")
+
+    with event_context(actor="alice", request_id="req-1"), event_context(source="admin-console"):
+        event = emit("contact.updated", data={"id": 1}, context={"tenant": "acme", "actor": "bob"})
+
+    assert Event.objects.get(pk=event.pk).context == {
+        "actor": "bob",
+        "request_id": "req-1",
+        "source": "admin-console",
+        "tenant": "acme",
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rolled_back_emit_sends_nothing(webhook, receiver):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        emit("contact.updated", data={"id": 1})
+        assert Delivery.objects.count() == 1
+        raise RuntimeError("the caller's change fails")
+
+    assert not Event.objects.exists()
+    assert not Delivery.objects.exists()
+    assert receiver.requests == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_committed_emit_is_delivered_once_after_commit(webhook, receiver):
+    with transaction.atomic():
+        event = emit("contact.updated", data={"id": 1})
+        assert receiver.requests == [], "nothing may be sent before the commit"
+
+    [request] = receiver.wait_for(1)
+    assert request.json()["id"] == event.pk
+    delivery = Delivery.objects.get()
+    assert delivery.status == Delivery.Status.SUCCEEDED
+    assert Attempt.objects.filter(delivery=delivery).count() == 1
