@@ -21,12 +21,12 @@ from standardwebhooks.webhooks import Webhook as StandardWebhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 import webhooks_app
+from tests.receiver import Reply
 from webhooks_app import emit, services, tasks
 from webhooks_app.conf import app_settings
 from webhooks_app.models import Attempt, Delivery, Webhook
 from webhooks_app.schedules import schedules_ensure
 from webhooks_app.signals import delivery_failed, webhook_disabled
-from tests.receiver import Reply
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

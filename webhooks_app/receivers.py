@@ -1,6 +1,6 @@
 """Model-signal receivers: changes of watched models become events."""
 
-from django.db.models.signals import post_delete, post_init, post_save
+from django.db.models.signals import post_delete, post_init, post_save, pre_save
 from django.dispatch import receiver
 
 from .events import registry
@@ -20,6 +20,29 @@ def remember_watched_fields(sender, instance, **kwargs):
     watch = registry.watch_for(sender)
     if watch is not None and watch.fields:
         instance.__dict__[_SNAPSHOT] = _snapshot(watch, instance)
+
+
+@receiver(pre_save, dispatch_uid="webhooks_app.pre_save")
+def load_deferred_watched_fields(sender, instance, raw=False, update_fields=None, using=None, **kwargs):
+    # A watched field that was deferred when the instance was loaded has no old value
+    # in the snapshot; when it is about to be written, read the old value first (one
+    # query, only in that case) so that its change is not missed.
+    watch = registry.watch_for(sender)
+    before = instance.__dict__.get(_SNAPSHOT)
+    if watch is None or raw or before is None or instance._state.adding:
+        return
+    missing = [
+        f
+        for f in watch.fields
+        if before.get(f, _MISSING) is _MISSING
+        and watch.attnames[f] in instance.__dict__
+        and (update_fields is None or f in update_fields)
+    ]
+    if missing:
+        names = [watch.attnames[f] for f in missing]
+        row = sender._base_manager.using(using).filter(pk=instance.pk).values(*names).first()
+        if row is not None:
+            before.update({f: row[watch.attnames[f]] for f in missing})
 
 
 @receiver(post_save, dispatch_uid="webhooks_app.post_save")
@@ -48,7 +71,13 @@ def emit_on_save(sender, instance, created, raw=False, update_fields=None, **kwa
             payload["changes"] = {fname: {"old": old, "new": new}}
             event_emit(event_type=f"{watch.resource}.{fname}.changed", data=payload)
     if watch.fields:
-        instance.__dict__[_SNAPSHOT] = _snapshot(watch, instance)
+        snapshot = _snapshot(watch, instance)
+        if update_fields is not None and not created:
+            # Fields left out of update_fields were not written: keep comparing them
+            # with what the database still holds, so a later save reports the change.
+            kept = instance.__dict__.get(_SNAPSHOT, {})
+            snapshot = {f: v if f in update_fields else kept.get(f, _MISSING) for f, v in snapshot.items()}
+        instance.__dict__[_SNAPSHOT] = snapshot
 
 
 @receiver(post_delete, dispatch_uid="webhooks_app.post_delete")
