@@ -3,7 +3,7 @@
 import uuid
 
 from django.conf import settings
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxLengthValidator, MaxValueValidator, MinValueValidator
 from django.db import models
 from django.urls import reverse
 
@@ -49,7 +49,8 @@ class Webhook(models.Model):
         "API Key",
         blank=True,
         max_length=500,
-        validators=[validate_header_value],
+        # A TextField's max_length is not validated by Django; the key goes into a header.
+        validators=[MaxLengthValidator(500), validate_header_value],
         help_text="Sent in the API key header of each request; stored encrypted.",
     )
     api_key_header = models.CharField(

@@ -1,0 +1,286 @@
+"""Input: what emit() and webhook configuration refuse, with a clear error, before any write."""
+
+import datetime
+import decimal
+import uuid
+
+import pytest
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.test import override_settings
+
+from webhooks_app import emit, services
+from webhooks_app.exceptions import InvalidEventData, UnknownEventType
+from webhooks_app.models import Attempt, Delivery, Event, Webhook
+from webhooks_app.payloads import render
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def subscribed(make_webhook):
+    return make_webhook("http://127.0.0.1:9/hook", events=["*"])
+
+
+def nothing_written():
+    return not (Event.objects.exists() or Delivery.objects.exists() or Attempt.objects.exists())
+
+
+def payload_limit(limit):
+    return override_settings(WEBHOOKS={**settings.WEBHOOKS, "MAX_PAYLOAD_BYTES": limit})
+
+
+# Payload size ---------------------------------------------------------------------------
+
+
+def test_a_payload_over_the_limit_is_refused_at_emit_and_nothing_is_written(subscribed):
+    with payload_limit(1000), pytest.raises(InvalidEventData) as caught:
+        emit("contact.updated", data={"note": "x" * 2000})
+    message = str(caught.value)
+    assert "MAX_PAYLOAD_BYTES" in message and "allows 1000" in message
+    assert nothing_written()
+
+
+def test_the_limit_is_exact_and_counts_bytes_of_the_rendered_body(subscribed):
+    data = {"note": "\u00e9" * 300}  # 300 characters, 600 bytes in UTF-8
+    probe = Event(
+        event_type="contact.updated", data=data, context={}, created_at=datetime.datetime.now(datetime.UTC)
+    )
+    size = len(render(probe, "json")[1].encode())
+    assert size > 600
+
+    with payload_limit(size - 1), pytest.raises(InvalidEventData):
+        emit("contact.updated", data=data)
+    assert nothing_written()
+    with payload_limit(size):
+        event = emit("contact.updated", data=data)
+    assert Event.objects.get().pk == event.pk and Delivery.objects.count() == 1
+
+
+def test_the_default_limit_is_256_kib(subscribed):
+    with pytest.raises(InvalidEventData):
+        emit("contact.updated", data={"blob": "x" * (256 * 1024)})
+    emit("contact.updated", data={"blob": "x" * (200 * 1024)})
+    assert Event.objects.count() == 1
+
+
+def test_an_oversized_payload_is_refused_even_when_no_webhook_listens():
+    with payload_limit(100), pytest.raises(InvalidEventData):
+        emit("contact.updated", data={"note": "x" * 200})
+
+
+# Event data that cannot be serialized -------------------------------------------------------
+
+
+def _circular():
+    data = {"a": 1}
+    data["self"] = data
+    return data
+
+
+def _deep():
+    data = current = {}
+    for _ in range(5000):
+        current["a"] = {}
+        current = current["a"]
+    return data
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"obj": object()}, "cannot be serialized"),
+        ({"when": datetime.UTC}, "cannot be serialized"),
+        ({1j: "complex key"}, "cannot be serialized"),
+        ({"values": [1, 2, {3, object()}]}, "cannot be serialized"),
+        (_circular(), "cannot be serialized"),
+        (_deep(), "nested too deeply"),
+        ({"x": float("nan")}, "NaN or Infinity"),
+        ({"x": [float("inf")]}, "NaN or Infinity"),
+    ],
+    ids=["object", "tzinfo", "complex-key", "set-of-object", "circular", "deep", "nan", "inf"],
+)
+def test_unserializable_event_data_is_refused_at_emit(subscribed, data, expected):
+    with pytest.raises(InvalidEventData) as caught:
+        emit("contact.updated", data=data)
+    assert expected in str(caught.value)
+    assert "event data" in str(caught.value)
+    assert nothing_written()
+
+
+def test_unserializable_context_is_refused_at_emit(subscribed):
+    with pytest.raises(InvalidEventData) as caught:
+        emit("contact.updated", data={"id": 1}, context={"actor": object()})
+    assert "event context" in str(caught.value)
+    assert nothing_written()
+
+
+def test_common_python_values_are_serialized(subscribed):
+    when = datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.UTC)
+    ident = uuid.UUID(int=7)
+    emit(
+        "contact.updated",
+        data={
+            "when": when,
+            "price": decimal.Decimal("1.50"),
+            "id": ident,
+            "tags": {"b", "a"},
+            "raw": b"\x00",
+        },
+    )
+    stored = Event.objects.get().data
+    assert stored == {
+        "when": "2026-01-02T03:04:05Z",
+        "price": "1.50",
+        "id": str(ident),
+        "tags": ["a", "b"],
+        "raw": "AA==",
+    }
+
+
+def test_an_undeclared_event_type_is_refused_and_nothing_is_written(subscribed):
+    with pytest.raises(UnknownEventType):
+        emit("contact.exploded", data={"id": 1})
+    assert nothing_written()
+
+
+# Header names and values from configuration ---------------------------------------------
+
+BAD_HEADER_NAMES = [
+    "X-Key\r\nEvil: 1",
+    "X-Key\nEvil: 1",
+    "X-Key\n",
+    "X-Key\r",
+    "X Key",
+    "X-Key:",
+    "X-Key\x00",
+    "",
+    "X-K\u00e9y",
+    "x" * 65,
+    "Content-Type",
+    "host",
+    "Webhook-Signature",
+    "Transfer-Encoding",
+]
+
+BAD_HEADER_VALUES = [
+    "secret\nEvil: 1",
+    "secret\r\nEvil: 1",
+    "secret\r",
+    "secret\n",
+    "secret\x00",
+    "sec\x01ret",
+    "sec\x7fret",
+    "sec\tret",
+    " secret",
+    "secret ",
+    "s\u00e9cret",
+    "\u043a\u043b\u044e\u0447",
+    "x" * 501,
+]
+
+
+@pytest.mark.parametrize("name", BAD_HEADER_NAMES, ids=repr)
+def test_bad_api_key_header_names_are_refused(name):
+    with pytest.raises(ValidationError) as caught:
+        services.webhook_create(
+            name="h", events=["*"], url="https://hooks.example.test/", api_key="k", api_key_header=name
+        )
+    assert "api_key_header" in caught.value.message_dict
+    assert not Webhook.objects.exists()
+
+
+@pytest.mark.parametrize("value", BAD_HEADER_VALUES, ids=repr)
+def test_bad_api_key_values_are_refused_on_create_and_update(value, make_webhook):
+    with pytest.raises(ValidationError) as caught:
+        services.webhook_create(name="h", events=["*"], url="https://hooks.example.test/", api_key=value)
+    assert "api_key" in caught.value.message_dict
+
+    webhook = make_webhook("https://hooks.example.test/", api_key="good-key")
+    with pytest.raises(ValidationError):
+        services.webhook_update(webhook=webhook, api_key=value)
+    assert Webhook.objects.get(pk=webhook.pk).api_key == "good-key"
+
+
+@pytest.mark.parametrize("name", ["X-API-Key", "Authorization", "X_Token", "x-custom.key~1"])
+def test_good_header_names_are_accepted(name, make_webhook):
+    assert make_webhook("https://hooks.example.test/", api_key="Bearer abc.DEF-123_~+/=", api_key_header=name)
+
+
+def test_a_bad_header_that_bypassed_validation_still_injects_nothing(make_webhook, receiver):
+    webhook = make_webhook(receiver.url, api_key="good-key")
+    # Written past full_clean, as a careless migration or shell session might.
+    Webhook.objects.filter(pk=webhook.pk).update(api_key="k\r\nX-Evil: 1", api_key_header="X-Key\r\nX-Bad: 2")
+    event = services.event_emit(event_type="contact.updated", data={"id": 1}, webhooks=[webhook])
+    services.delivery_attempt(delivery_id=Delivery.objects.get(event_id=event.pk).pk)
+
+    attempt = Attempt.objects.get(delivery__event_id=event.pk)
+    assert attempt.error_class == "other" and attempt.response_status is None
+    assert "X-Evil" not in attempt.error_message
+    assert all("X-Evil" not in r.headers and "X-Bad" not in r.headers for r in receiver.requests)
+    assert receiver.requests == []
+
+
+# URLs -----------------------------------------------------------------------------------
+
+BAD_URLS = {
+    "credentials": "https://user:pass@hooks.example.test/",
+    "user-only": "https://user@hooks.example.test/",
+    "space-in-host": "https://hooks example.test/",
+    "space-in-path": "https://hooks.example.test/a b",
+    "leading-space": " https://hooks.example.test/",
+    "crlf": "https://hooks.example.test/\r\nX-Evil: 1",
+    "tab": "https://hooks.example.test/\tx",
+    "nul": "https://hooks.example.test/\x00",
+    "del": "https://hooks.example.test/\x7f",
+    "javascript": "javascript:alert(1)",
+    "javascript-slashes": "javascript://hooks.example.test/%0aalert(1)",
+    "ftp": "ftp://hooks.example.test/file",
+    "file": "file:///etc/passwd",
+    "gopher": "gopher://hooks.example.test:70/_",
+    "data": "data:text/plain,hi",
+    "no-scheme": "//hooks.example.test/",
+    "no-host": "https:///path",
+    "port-zero": "https://hooks.example.test:0/",
+    "port-too-big": "https://hooks.example.test:70000/",
+    "not-a-url": "hooks",
+}
+
+
+@pytest.mark.parametrize("url", BAD_URLS.values(), ids=BAD_URLS.keys())
+def test_bad_urls_are_refused(url):
+    with pytest.raises(ValidationError) as caught:
+        services.webhook_create(name="h", events=["*"], url=url)
+    assert caught.value.message_dict.get("url"), caught.value.message_dict
+    assert not Webhook.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("https://user:pass@hooks.example.test/", "Put credentials in the API Key field"),
+        ("ftp://hooks.example.test/", "must start with http:// or https://"),
+        ("file:///etc/passwd", "must start with http:// or https://"),
+        ("javascript:alert(1)", "must start with http:// or https://"),
+        ("https://hooks.example.test/a b", "spaces, line breaks or control characters"),
+    ],
+)
+def test_url_errors_say_what_is_wrong(url, message):
+    with pytest.raises(ValidationError) as caught:
+        Webhook(name="h", events=["*"], url=url).full_clean()
+    assert any(message in m for m in caught.value.message_dict["url"]), caught.value.message_dict["url"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://hooks.example.test/",
+        "http://hooks.example.test:8080/in?token=abc&x=1",
+        "HTTPS://Hooks.Example.Test/Path",
+        "https://b\u00fccher.example/hook",
+        "https://93.184.215.14/hook",
+        "https://[2606:4700:4700::1111]/hook",
+    ],
+)
+def test_good_urls_are_accepted(url, make_webhook):
+    assert make_webhook(url).pk
