@@ -58,10 +58,15 @@ class QCluster:
             self.proc.wait(10)
 
     def stop(self):
+        """SIGTERM to the main process only, as django-q2 expects; SIGKILL the group if it hangs.
+
+        A SIGTERM to the whole group kills the sentinel (SIG_DFL) under the main
+        process, which then never exits: every test paid the 20 s wait.
+        """
         if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(20)
+                self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.kill()
 
