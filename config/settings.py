@@ -146,10 +146,14 @@ if REDIS_URL:
 else:
     Q_CLUSTER["orm"] = "default"
 
+# webhooks_app's API views set their own authentication (token, then session),
+# permissions (Django model permissions, reads included) and schema class; these
+# are the demo project's defaults for any other DRF view. Token first: DRF answers
+# anonymous requests with 401 only when the first authenticator can challenge.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.DjangoModelPermissions"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

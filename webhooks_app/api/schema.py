@@ -1,0 +1,123 @@
+"""The OpenAPI schema of the API: error responses on every operation, only this API's paths."""
+
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.plumbing import ResolvedComponent
+
+from .. import __version__
+
+ERROR_DETAIL = {
+    "type": "object",
+    "properties": {"detail": {"type": "string", "description": "What went wrong."}},
+    "required": ["detail"],
+}
+
+VALIDATION_ERROR = {
+    "type": "object",
+    "description": "Per-field messages: each key is a field (or non_field_errors) with a list of "
+    "messages; a list or nested field maps item indexes or keys to their messages. A body "
+    "that is not valid JSON gets only detail.",
+    "properties": {
+        "detail": {"type": "string", "description": "The body could not be parsed."},
+        "non_field_errors": {"type": "array", "items": {"type": "string"}},
+    },
+    "additionalProperties": {
+        "oneOf": [
+            {"type": "array", "items": {"type": "string"}},
+            {"type": "object", "additionalProperties": {}},
+        ]
+    },
+}
+
+ERRORS = {
+    "400": ("ValidationError", VALIDATION_ERROR, "Invalid input; nothing was changed."),
+    "401": (
+        "ErrorDetail",
+        ERROR_DETAIL,
+        "No valid credentials: send `Authorization: Token <key>` or a session cookie.",
+    ),
+    "403": ("ErrorDetail", ERROR_DETAIL, "Authenticated, but without the Django permission needed here."),
+    "404": ("ErrorDetail", ERROR_DETAIL, "No such object, page or cursor."),
+    "415": ("ErrorDetail", ERROR_DETAIL, "The body must be application/json."),
+}
+
+
+class WebhooksAutoSchema(AutoSchema):
+    """drf-spectacular's AutoSchema plus the error responses every operation can give.
+
+    Every operation needs authentication and a permission (401, 403); operations
+    with an id in the path or a paginated list can 404; operations that take a
+    body or query filters can 400 (and 415 for a body that is not JSON).
+    """
+
+    def get_operation(self, *args, **kwargs):
+        from .permissions import ModelPermissions
+
+        operation = super().get_operation(*args, **kwargs)
+        perms = ModelPermissions().permissions_for(self.view, self.method)
+        if operation is not None and perms:
+            needed = "Permissions: " + ", ".join(f"`{p}`" for p in perms) + "."
+            description = operation.get("description", "")
+            operation["description"] = f"{description}\n\n{needed}" if description else needed
+        return operation
+
+    def _get_response_bodies(self, direction="response"):
+        responses = super()._get_response_bodies(direction)
+        codes = ["401", "403"]
+        if "{" in self.path or (self._is_list_view() and self._get_paginator()):
+            codes.append("404")
+        takes_body = self.method in ("POST", "PUT", "PATCH") and self.get_request_serializer() is not None
+        if takes_body or getattr(self.view, "query_serializer_class", None):
+            codes.append("400")
+        if takes_body:
+            codes.append("415")
+        for code in sorted(codes):
+            name, schema, description = ERRORS[code]
+            component = ResolvedComponent(
+                name=name, type=ResolvedComponent.SCHEMA, schema=schema, object=name
+            )
+            self.registry.register_on_missing(component)
+            responses.setdefault(
+                code,
+                {"content": {"application/json": {"schema": component.ref}}, "description": description},
+            )
+        return responses
+
+
+def only_this_api(endpoints):
+    """Preprocessing hook: the schema of /api/ documents this API, not the host's other views."""
+    from .views import WebhooksAPIMixin
+
+    return [
+        (path, path_regex, method, callback)
+        for path, path_regex, method, callback in endpoints
+        if issubclass(getattr(callback, "cls", object), WebhooksAPIMixin)
+        and not getattr(callback.cls, "exclude_from_schema", False)
+    ]
+
+
+SCHEMA_SETTINGS = {
+    "TITLE": "webhooks_app API",
+    "DESCRIPTION": (
+        "Configure outgoing webhooks, emit events and read the delivery log.\n\n"
+        "Authenticate with `Authorization: Token <key>` (create a key with "
+        "`python manage.py webhooks_token <username>`) or a Django session. Each endpoint "
+        "needs the Django model permission named in its description: view, add, change or "
+        "delete of webhook, delivery or event. Anonymous requests get 401, users without "
+        "the permission 403, invalid input 400 with a list of messages per field."
+    ),
+    "VERSION": __version__,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "PREPROCESSING_HOOKS": ["webhooks_app.api.schema.only_this_api"],
+    "ENUM_NAME_OVERRIDES": {
+        "DeliveryStatusEnum": "webhooks_app.models.Delivery.Status",
+        "NotificationTypeEnum": "webhooks_app.models.Webhook.NotificationType",
+        "PayloadFormatEnum": "webhooks_app.models.Webhook.PayloadFormat",
+        "AttemptErrorClassEnum": "webhooks_app.models.Attempt.ErrorClass",
+    },
+    "TAGS": [
+        {"name": "webhooks", "description": "Webhooks, their signing secrets, tests and delivery logs."},
+        {"name": "deliveries", "description": "One event to one webhook, with its attempts."},
+        {"name": "event-types", "description": "The event types the host project declares."},
+        {"name": "events", "description": "Emit an event to every subscribed webhook."},
+    ],
+}

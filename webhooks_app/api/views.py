@@ -1,0 +1,306 @@
+"""Views of the REST API: authenticate, check permissions, validate, call a service or selector."""
+
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework import status, viewsets
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
+from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
+from rest_framework.response import Response
+
+from .. import selectors, services
+from ..events import event_context, registry
+from ..models import Delivery, Event, Webhook
+from . import serializers as s
+from .errors import JSONBodyParser, service_errors
+from .pagination import DeliveryCursorPagination, WebhookPagination
+from .permissions import ModelPermissions
+from .schema import SCHEMA_SETTINGS, WebhooksAutoSchema
+
+VIEW_WEBHOOK = "webhooks_app.view_webhook"
+CHANGE_WEBHOOK = "webhooks_app.change_webhook"
+VIEW_DELIVERY = "webhooks_app.view_delivery"
+ADD_DELIVERY = "webhooks_app.add_delivery"
+
+
+class WebhooksAPIMixin:
+    """What every view of the API shares, whatever the host's REST_FRAMEWORK defaults.
+
+    Token authentication comes first so that an anonymous request gets a 401 with
+    ``WWW-Authenticate: Token`` (DRF falls back to 403 when the first authenticator
+    cannot issue a challenge, as SessionAuthentication cannot). Request bodies are
+    JSON only.
+    """
+
+    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    permission_classes = [ModelPermissions]
+    parser_classes = [JSONBodyParser]
+    renderer_classes = [JSONRenderer, BrowsableAPIRenderer]
+    schema = WebhooksAutoSchema()
+    action_permissions: dict = {}
+    required_permissions = None
+    query_serializers: dict = {}
+
+    def query_params_validated(self) -> dict:
+        """The query parameters of this action, validated by its query serializer (else 400)."""
+        serializer = self.query_serializers[self.action](data=self.request.query_params)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+    def api_event_context(self):
+        """Events emitted by an API request name the API user (token requests are
+        authenticated by DRF after the middleware has run, so it cannot)."""
+        return event_context(source="api", actor=self.request.user.get_username())
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List webhooks", parameters=[s.WebhookListParamsSerializer]),
+    retrieve=extend_schema(summary="Read a webhook"),
+    update=extend_schema(summary="Replace a webhook"),
+    partial_update=extend_schema(summary="Change some fields of a webhook"),
+    destroy=extend_schema(summary="Delete a webhook with its deliveries and attempts"),
+)
+class WebhookViewSet(WebhooksAPIMixin, viewsets.ModelViewSet):
+    """Webhooks: where events go, which events, and how they are signed."""
+
+    queryset = Webhook.objects.all()
+    serializer_class = s.WebhookSerializer
+    pagination_class = WebhookPagination
+    lookup_value_regex = "[0-9]+"
+    action_permissions = {
+        # Reading or replacing the signing secret is as sensitive as editing the webhook.
+        "secret": [VIEW_WEBHOOK, CHANGE_WEBHOOK],
+        "rotate_secret": [VIEW_WEBHOOK, CHANGE_WEBHOOK],
+        "send_test": [VIEW_WEBHOOK, CHANGE_WEBHOOK],
+        "deliveries": [VIEW_WEBHOOK, VIEW_DELIVERY],
+        "redeliver_failed": [VIEW_WEBHOOK, ADD_DELIVERY],
+    }
+    query_serializers = {
+        "list": s.WebhookListParamsSerializer,
+        "deliveries": s.DeliveryFilterSerializer,
+    }
+
+    def get_queryset(self):
+        if self.action in ("list", "retrieve"):
+            return self._with_stats(selectors.webhook_list())
+        return Webhook.objects.all()
+
+    @staticmethod
+    def _with_stats(queryset):
+        return selectors.webhook_stats_annotate(queryset).select_related("created_by", "updated_by")
+
+    def _reread(self, webhook: Webhook) -> Webhook:
+        """The webhook as list and detail reads show it, stats included."""
+        return self._with_stats(Webhook.objects.filter(pk=webhook.pk)).get()
+
+    def list(self, request, *args, **kwargs):
+        params = self.query_params_validated()
+        queryset = self._with_stats(selectors.webhook_list(search=params.get("search", "")))
+        # Meta.ordering does not apply to a GROUP BY query (the 24-hour counts): order explicitly.
+        queryset = queryset.order_by("name", "id")
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    @extend_schema(
+        summary="Create a webhook",
+        request=s.WebhookSerializer,
+        responses={201: s.WebhookCreatedSerializer},
+        description="The response carries the signing secret; no other read of the webhook does.",
+    )
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        with service_errors():
+            webhook = services.webhook_create(actor=request.user, **serializer.validated_data)
+        data = s.WebhookCreatedSerializer(self._reread(webhook), context=self.get_serializer_context()).data
+        location = reverse("webhooks_api:webhook-detail", args=[webhook.pk])
+        return Response(data, status=status.HTTP_201_CREATED, headers={"Location": location})
+
+    def update(self, request, *args, **kwargs):
+        webhook = self.get_object()
+        serializer = self.get_serializer(webhook, data=request.data, partial=kwargs.get("partial", False))
+        serializer.is_valid(raise_exception=True)
+        with service_errors():
+            webhook = services.webhook_update(
+                webhook=webhook, actor=request.user, **serializer.validated_data
+            )
+        return Response(self.get_serializer(self._reread(webhook)).data)
+
+    def destroy(self, request, *args, **kwargs):
+        services.webhook_delete(webhook=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        summary="Read the signing secret",
+        description="Needs the change permission: whoever reads the secret can forge requests.",
+        responses=s.WebhookSecretSerializer,
+    )
+    @action(detail=True, methods=["get"], serializer_class=s.WebhookSecretSerializer)
+    def secret(self, request, pk=None):
+        return Response(s.WebhookSecretSerializer(self.get_object()).data)
+
+    @extend_schema(
+        summary="Rotate the signing secret",
+        description="A new secret signs from now on; the previous one also signs for 24 hours "
+        "(previous_secret_expires_at) so receivers can switch without losing requests.",
+        request=None,
+        responses=s.WebhookSecretSerializer,
+    )
+    @action(
+        detail=True, methods=["post"], url_path="rotate-secret", serializer_class=s.WebhookSecretSerializer
+    )
+    def rotate_secret(self, request, pk=None):
+        webhook = services.webhook_secret_rotate(webhook=self.get_object(), actor=request.user)
+        return Response(s.WebhookSecretSerializer(webhook).data)
+
+    @extend_schema(
+        summary="Send a test event",
+        description="Emits webhook.test to this webhook only (even when disabled) and returns "
+        "the new delivery; its attempts appear under GET /api/deliveries/{id}/.",
+        request=None,
+        responses={201: s.DeliverySerializer},
+    )
+    @action(
+        detail=True, methods=["post"], url_path="test", url_name="test", serializer_class=s.DeliverySerializer
+    )
+    def send_test(self, request, pk=None):
+        webhook = self.get_object()
+        with self.api_event_context():
+            delivery = services.webhook_send_test(webhook=webhook, actor=request.user)
+        return Response(s.DeliverySerializer(delivery).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="List a webhook's deliveries",
+        description="Newest first, by cursor: follow `next` for older deliveries.",
+        parameters=[s.DeliveryFilterSerializer],
+        responses=s.DeliverySerializer(many=True),
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        serializer_class=s.DeliverySerializer,
+        pagination_class=DeliveryCursorPagination,
+    )
+    def deliveries(self, request, pk=None):
+        webhook = self.get_object()
+        params = self.query_params_validated()
+        queryset = selectors.delivery_list(
+            webhook=webhook,
+            status=params.get("status", ""),
+            event_type=params.get("event_type", ""),
+            since=params.get("created_after"),
+            until=params.get("created_before"),
+        )
+        # The list shows no event body: do not join the (possibly large) event rows.
+        page = self.paginate_queryset(queryset.select_related(None))
+        return self.get_paginated_response(s.DeliverySerializer(page, many=True).data)
+
+    @extend_schema(
+        summary="Redeliver failed deliveries",
+        description="Every failed delivery of this webhook created since `since` gets a new "
+        "delivery of the same event (same webhook-id, so receivers can drop duplicates).",
+        request=s.RedeliverFailedSerializer,
+        responses=s.RedeliverFailedResultSerializer,
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path="redeliver-failed",
+        serializer_class=s.RedeliverFailedSerializer,
+    )
+    def redeliver_failed(self, request, pk=None):
+        webhook = self.get_object()
+        serializer = s.RedeliverFailedSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        count = services.deliveries_redeliver_failed(
+            webhook=webhook, since=serializer.validated_data["since"]
+        )
+        return Response({"count": count})
+
+
+class DeliveryViewSet(WebhooksAPIMixin, viewsets.GenericViewSet):
+    """Deliveries: one event to one webhook, with the log of its attempts."""
+
+    queryset = Delivery.objects.all()
+    serializer_class = s.DeliveryDetailSerializer
+    lookup_value_regex = "[0-9]+"
+    action_permissions = {"redeliver": [VIEW_DELIVERY, ADD_DELIVERY]}
+
+    def get_object(self):
+        try:
+            delivery = selectors.delivery_get(pk=self.kwargs["pk"])
+        except Delivery.DoesNotExist:
+            raise NotFound("No such delivery.") from None
+        self.check_object_permissions(self.request, delivery)
+        return delivery
+
+    @extend_schema(summary="Read a delivery with its event and attempts")
+    def retrieve(self, request, pk=None):
+        return Response(self.get_serializer(self.get_object()).data)
+
+    @extend_schema(
+        summary="Redeliver",
+        description="A new delivery of the same event to the same webhook (same webhook-id).",
+        request=None,
+        responses={201: s.DeliverySerializer},
+    )
+    @action(detail=True, methods=["post"], serializer_class=s.DeliverySerializer)
+    def redeliver(self, request, pk=None):
+        delivery = services.delivery_redeliver(delivery=self.get_object())
+        return Response(s.DeliverySerializer(delivery).data, status=status.HTTP_201_CREATED)
+
+
+class EventTypeViewSet(WebhooksAPIMixin, viewsets.ViewSet):
+    """The declared event types."""
+
+    required_permissions = [VIEW_WEBHOOK]
+
+    @extend_schema(summary="List the declared event types", responses=s.EventTypeSerializer(many=True))
+    def list(self, request):
+        return Response(s.EventTypeSerializer(registry.types().values(), many=True).data)
+
+
+class EventViewSet(WebhooksAPIMixin, viewsets.GenericViewSet):
+    """Emitting events."""
+
+    queryset = Event.objects.all()
+    serializer_class = s.EventEmitSerializer
+
+    @extend_schema(
+        summary="Emit an event",
+        description="Records the event and one delivery per enabled webhook subscribed to its "
+        "type whose filters pass; deliveries are sent after the request commits.",
+        request=s.EventEmitSerializer,
+        responses={201: s.EventEmittedSerializer},
+    )
+    def create(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        with service_errors(), self.api_event_context():
+            event = services.event_emit(**serializer.validated_data)
+        event.deliveries_count = 0 if event._state.adding else event.deliveries.count()
+        data = s.EventEmittedSerializer(event).data
+        return Response(data, status=status.HTTP_201_CREATED)
+
+
+class SchemaView(WebhooksAPIMixin, SpectacularAPIView):
+    """The OpenAPI 3 schema of this API (YAML, or JSON with ?format=json)."""
+
+    exclude_from_schema = True
+    parser_classes = []
+    renderer_classes = SpectacularAPIView.renderer_classes
+    required_permissions = [VIEW_WEBHOOK]
+    custom_settings = SCHEMA_SETTINGS
+
+
+class DocsView(WebhooksAPIMixin, SpectacularSwaggerView):
+    """Interactive documentation (Swagger UI) of the schema."""
+
+    exclude_from_schema = True
+    parser_classes = []
+    renderer_classes = SpectacularSwaggerView.renderer_classes
+    required_permissions = [VIEW_WEBHOOK]
+    url_name = "webhooks_api:schema"
+    title = SCHEMA_SETTINGS["TITLE"]
