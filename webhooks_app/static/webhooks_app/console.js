@@ -1,0 +1,90 @@
+// webhooks_app console: small progressive enhancements. Every page works
+// without this file; it only saves page loads and adds conveniences.
+(function () {
+  "use strict";
+
+  function flash(text, level) {
+    var stack = document.querySelector("[data-flash-stack]");
+    if (!stack) return;
+    var box = document.createElement("div");
+    box.className = "wh-flash wh-flash-" + (level || "success");
+    box.setAttribute("role", level === "error" ? "alert" : "status");
+    var span = document.createElement("span");
+    span.className = "wh-flash-text";
+    span.textContent = text;
+    var close = document.createElement("button");
+    close.type = "button";
+    close.className = "wh-flash-close";
+    close.setAttribute("data-dismiss", "");
+    close.setAttribute("aria-label", "Dismiss");
+    close.textContent = "\u00d7";
+    box.appendChild(span);
+    box.appendChild(close);
+    stack.replaceChildren(box);
+  }
+
+  // The enabled switch posts in place; on any problem the form is submitted
+  // normally, so the server-rendered path stays the reference.
+  function setSwitch(form, enabled) {
+    var button = form.querySelector(".wh-switch");
+    button.setAttribute("aria-checked", enabled ? "true" : "false");
+    button.title = enabled ? "Enabled: click to disable" : "Disabled: click to enable";
+    form.querySelector(".wh-switch-text").textContent = enabled ? "On" : "Off";
+    form.querySelector("input[name=enabled]").value = enabled ? "0" : "1";
+  }
+
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.matches("[data-toggle-form]") || !window.fetch) return;
+    event.preventDefault();
+    var button = form.querySelector(".wh-switch");
+    if (button.getAttribute("aria-busy") === "true") return;
+    button.setAttribute("aria-busy", "true");
+    fetch(form.action, {
+      method: "POST",
+      body: new FormData(form),
+      headers: { Accept: "application/json" },
+      credentials: "same-origin",
+    })
+      .then(function (response) {
+        if (!response.ok) throw new Error("HTTP " + response.status);
+        return response.json();
+      })
+      .then(function (data) {
+        setSwitch(form, data.enabled);
+        flash(data.message, "success");
+      })
+      .catch(function () {
+        form.submit();
+      })
+      .finally(function () {
+        button.removeAttribute("aria-busy");
+      });
+  });
+
+  document.addEventListener("click", function (event) {
+    var dismiss = event.target.closest("[data-dismiss]");
+    if (dismiss) {
+      dismiss.closest(".wh-flash").remove();
+      return;
+    }
+    var copy = event.target.closest("[data-copy]");
+    if (copy && navigator.clipboard) {
+      var source = document.querySelector(copy.getAttribute("data-copy"));
+      navigator.clipboard.writeText(source.textContent.trim()).then(function () {
+        copy.textContent = "Copied";
+        setTimeout(function () { copy.textContent = "Copy"; }, 1500);
+      });
+    }
+  });
+
+  // "All events" includes every type: dim the single types while it is checked.
+  function syncAllEvents(box) {
+    var all = box.querySelector("[data-all-events]");
+    if (all) box.classList.toggle("is-all", all.checked);
+  }
+  document.querySelectorAll("[data-events]").forEach(function (box) {
+    syncAllEvents(box);
+    box.addEventListener("change", function () { syncAllEvents(box); });
+  });
+})();

@@ -1,0 +1,398 @@
+"""The console: server-rendered pages under Settings -> Webhook Settings.
+
+Views stay thin: they check permissions, validate forms and call services
+(writes) or selectors (reads). Every state change is a POST with CSRF.
+"""
+
+import copy
+import json
+from functools import wraps
+from urllib.parse import urlencode
+from xml.dom import minidom
+from xml.parsers.expat import ExpatError
+
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
+
+from . import selectors, services
+from .conf import app_settings
+from .events import ALL_EVENTS
+from .forms import DeliveryFilterForm, RedeliverFailedForm, WebhookForm
+from .models import Delivery, Webhook
+from .payloads import envelope, render
+
+WEBHOOKS_PER_PAGE = 25
+DELIVERIES_PER_PAGE = 25
+EVENTS_SHOWN_IN_LIST = 2
+# A pending delivery page reloads itself while its next attempt is this close.
+AUTO_REFRESH_WINDOW_SECONDS = 120
+
+
+def console_view(permission: str, methods=("GET",)):
+    """Staff only, with the model permission ``webhooks_app.<permission>``.
+
+    Anonymous users go to the login page; logged-in users without staff status
+    or the permission get a 403.
+    """
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            user = request.user
+            if not user.is_authenticated:
+                # A POST-only URL cannot be the page to come back to after login.
+                target = request.get_full_path() if request.method == "GET" else reverse_list()
+                return redirect_to_login(target)
+            if not (user.is_active and user.is_staff and user.has_perm(f"webhooks_app.{permission}")):
+                raise PermissionDenied
+            return view(request, *args, **kwargs)
+
+        return require_http_methods(list(methods))(wrapper)
+
+    return decorator
+
+
+def reverse_list() -> str:
+    return reverse("webhooks_app:webhook-list")
+
+
+def permissions(user) -> dict:
+    """What the current user may do, for showing only the actions that work."""
+    return {
+        action: user.has_perm(f"webhooks_app.{action}_{model}")
+        for action, model in (
+            ("view", "webhook"),
+            ("add", "webhook"),
+            ("change", "webhook"),
+            ("delete", "webhook"),
+        )
+    } | {"view_delivery": user.has_perm("webhooks_app.view_delivery")}
+
+
+def render_page(request, template: str, context: dict, status: int = 200) -> TemplateResponse:
+    context = {
+        "base_template": app_settings.BASE_TEMPLATE,
+        "can": permissions(request.user),
+        **context,
+    }
+    return TemplateResponse(request, template, context, status=status)
+
+
+def safe_next(request, default: str) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return default
+
+
+def wants_json(request) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+def add_service_errors(form, error: ValidationError) -> None:
+    """Put a model ValidationError raised by a service next to the form's fields."""
+    if hasattr(error, "error_dict"):
+        for field, errors in error.error_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, error)
+
+
+# Webhooks ---------------------------------------------------------------------
+
+
+def events_summary(events: list[str]) -> dict:
+    if ALL_EVENTS in (events or []):
+        return {"all": True, "shown": [], "more": 0}
+    events = list(events or [])
+    return {
+        "all": False,
+        "shown": events[:EVENTS_SHOWN_IN_LIST],
+        "more": max(len(events) - EVENTS_SHOWN_IN_LIST, 0),
+    }
+
+
+@console_view("view_webhook")
+def webhook_list(request):
+    search = request.GET.get("q", "").strip()[:200]
+    webhooks = selectors.webhook_list(search=search).order_by("name", "id")
+    page = Paginator(webhooks, WEBHOOKS_PER_PAGE).get_page(request.GET.get("page"))
+    rows = []
+    for webhook in page:
+        rate = selectors.success_rate(webhook)
+        rows.append(
+            {
+                "webhook": webhook,
+                "events": events_summary(webhook.events),
+                "success_rate": None if rate is None else round(rate * 100),
+                "finished_24h": webhook.deliveries_24h_succeeded + webhook.deliveries_24h_failed,
+            }
+        )
+    return render_page(
+        request,
+        "webhooks_app/webhook_list.html",
+        {
+            "page": page,
+            "rows": rows,
+            "search": search,
+            "query": urlencode({"q": search}) if search else "",
+            "any_webhook": bool(rows) or Webhook.objects.exists(),
+        },
+    )
+
+
+@console_view("add_webhook", methods=("GET", "POST"))
+def webhook_create(request):
+    form = WebhookForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            webhook = services.webhook_create(actor=request.user, **form.service_fields())
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(
+                request,
+                f"Webhook \u201c{webhook.name}\u201d created. Send a test event to check that the "
+                "receiver answers.",
+            )
+            return redirect(reverse_list())
+    return render_page(request, "webhooks_app/webhook_form.html", {"form": form, "webhook": None})
+
+
+def update_context(webhook: Webhook, form: WebhookForm, **extra) -> dict:
+    return {"form": form, "webhook": webhook, "now": timezone.now(), **extra}
+
+
+@console_view("change_webhook", methods=("GET", "POST"))
+def webhook_update(request, pk):
+    webhook = get_object_or_404(Webhook, pk=pk)
+    # The form works on a copy: a rejected submission must not show its values
+    # as the webhook's name in the page header.
+    form = WebhookForm(request.POST or None, instance=copy.copy(webhook))
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.webhook_update(webhook=webhook, actor=request.user, **form.service_fields())
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, f"Webhook \u201c{webhook.name}\u201d updated.")
+            return redirect(reverse_list())
+    return render_page(request, "webhooks_app/webhook_form.html", update_context(webhook, form))
+
+
+@console_view("delete_webhook", methods=("GET", "POST"))
+def webhook_delete(request, pk):
+    webhook = get_object_or_404(Webhook, pk=pk)
+    if request.method == "POST":
+        name = webhook.name
+        services.webhook_delete(webhook=webhook)
+        messages.success(request, f"Webhook \u201c{name}\u201d and its delivery log were deleted.")
+        return redirect(reverse_list())
+    return render_page(
+        request,
+        "webhooks_app/webhook_confirm_delete.html",
+        {"webhook": webhook, "delivery_count": selectors.delivery_list(webhook=webhook).count()},
+    )
+
+
+@console_view("change_webhook", methods=("POST",))
+def webhook_toggle(request, pk):
+    """Enable or disable in place; answers JSON to the list's script, else redirects."""
+    webhook = get_object_or_404(Webhook, pk=pk)
+    wanted = request.POST.get("enabled")
+    enabled = (not webhook.enabled) if wanted not in ("0", "1") else wanted == "1"
+    services.webhook_set_enabled(webhook=webhook, enabled=enabled, actor=request.user)
+    text = f"Webhook \u201c{webhook.name}\u201d {'enabled' if enabled else 'disabled'}."
+    if wants_json(request):
+        return JsonResponse({"id": webhook.pk, "enabled": webhook.enabled, "message": text})
+    messages.success(request, text)
+    return HttpResponseRedirect(safe_next(request, reverse_list()))
+
+
+def test_outcome(delivery: Delivery) -> tuple[int, str]:
+    """A flash message level and text that say how a test delivery went so far."""
+    code = f"HTTP {delivery.last_response_status}" if delivery.last_response_status else ""
+    took = f" in {delivery.last_duration_ms} ms" if delivery.last_duration_ms is not None else ""
+    if delivery.status == Delivery.Status.SUCCEEDED:
+        return messages.SUCCESS, f"Test event delivered: the receiver answered {code}{took}."
+    problem = code or delivery.last_error or "no answer"
+    if delivery.status == Delivery.Status.FAILED:
+        return messages.ERROR, f"Test event failed: {problem}."
+    if delivery.attempt_count:
+        return messages.WARNING, f"The first try of the test event failed ({problem}); it will be retried."
+    return messages.INFO, "Test event queued. This page updates when the receiver has answered."
+
+
+@console_view("change_webhook", methods=("POST",))
+def webhook_test(request, pk):
+    webhook = get_object_or_404(Webhook, pk=pk)
+    delivery = services.webhook_send_test(webhook=webhook, actor=request.user)
+    delivery.refresh_from_db()
+    messages.add_message(request, *test_outcome(delivery))
+    if request.user.has_perm("webhooks_app.view_delivery"):
+        return redirect(delivery.get_absolute_url())
+    return HttpResponseRedirect(safe_next(request, webhook.get_absolute_url()))
+
+
+@never_cache
+@console_view("change_webhook", methods=("POST",))
+def webhook_reveal_secret(request, pk):
+    """The edit page with the signing secret in clear (POST, never cached)."""
+    webhook = get_object_or_404(Webhook, pk=pk)
+    context = update_context(
+        webhook, WebhookForm(instance=copy.copy(webhook)), revealed_secret=webhook.secret
+    )
+    return render_page(request, "webhooks_app/webhook_form.html", context)
+
+
+@console_view("change_webhook", methods=("GET", "POST"))
+def webhook_rotate_secret(request, pk):
+    webhook = get_object_or_404(Webhook, pk=pk)
+    if request.method == "POST":
+        services.webhook_secret_rotate(webhook=webhook, actor=request.user)
+        messages.success(
+            request,
+            "A new signing secret was generated. The previous one keeps signing for 24 hours "
+            "so the receiver can switch.",
+        )
+        return redirect(webhook.get_absolute_url())
+    return render_page(request, "webhooks_app/webhook_confirm_rotate.html", {"webhook": webhook})
+
+
+# Deliveries ---------------------------------------------------------------------
+
+
+@console_view("view_delivery")
+def webhook_deliveries(request, pk):
+    webhook = get_object_or_404(Webhook, pk=pk)
+    filter_form = DeliveryFilterForm(request.GET)
+    filters = filter_form.filters()
+    deliveries = selectors.delivery_list(webhook=webhook, **filters).defer("event__data", "event__context")
+    page = Paginator(deliveries, DELIVERIES_PER_PAGE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render_page(
+        request,
+        "webhooks_app/delivery_list.html",
+        {
+            "webhook": webhook,
+            "page": page,
+            "filter_form": filter_form,
+            "filtered": any(filters.values()),
+            "query": query.urlencode(),
+            "redeliver_form": RedeliverFailedForm(),
+        },
+    )
+
+
+@console_view("change_webhook", methods=("POST",))
+def webhook_redeliver_failed(request, pk):
+    webhook = get_object_or_404(Webhook, pk=pk)
+    form = RedeliverFailedForm(request.POST)
+    back = reverse("webhooks_app:webhook-deliveries", args=[webhook.pk])
+    if not form.is_valid():
+        for error in form.errors.get("since", []):
+            messages.error(request, f"Redeliver failed deliveries: {error}")
+        return redirect(back)
+    since = form.cleaned_data["since"]
+    count = services.deliveries_redeliver_failed(webhook=webhook, since=since)
+    when = timezone.localtime(since).strftime("%Y-%m-%d %H:%M")
+    if count:
+        messages.success(
+            request, f"Redelivering {count} failed deliver{'y' if count == 1 else 'ies'} since {when}."
+        )
+    else:
+        messages.info(request, f"No failed deliveries since {when}: nothing to redeliver.")
+    return redirect(back)
+
+
+def pretty(body: str, content_type: str = "") -> str:
+    """A request or response body indented for reading, when it is JSON or XML."""
+    text = (body or "").strip()
+    if not text:
+        return ""
+    if text[:1] in "[{" or "json" in content_type:
+        try:
+            return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+        except ValueError:
+            return body
+    if text.startswith("<") or "xml" in content_type:
+        try:
+            return minidom.parseString(text).toprettyxml(indent="  ")  # noqa: S318 - bodies we sent
+        except ExpatError:
+            return body
+    return body
+
+
+def header(headers: dict, name: str) -> str:
+    return next((v for k, v in (headers or {}).items() if k.lower() == name.lower()), "")
+
+
+@console_view("view_delivery")
+def delivery_detail(request, pk):
+    try:
+        delivery = selectors.delivery_get(pk=pk)
+    except Delivery.DoesNotExist:
+        raise Http404("No such delivery.") from None
+    webhook = delivery.webhook
+    content_type, body = render(delivery.event, webhook.payload_format)
+    attempts = [
+        {
+            "attempt": attempt,
+            "request_body": pretty(attempt.request_body, header(attempt.request_headers, "Content-Type")),
+            "response_body": pretty(attempt.response_body, header(attempt.response_headers, "Content-Type")),
+        }
+        for attempt in selectors.attempt_list(delivery=delivery)
+    ]
+    refresh = delivery.status == Delivery.Status.PENDING and (
+        delivery.next_attempt_at is None
+        or (delivery.next_attempt_at - timezone.now()).total_seconds() < AUTO_REFRESH_WINDOW_SECONDS
+    )
+    return render_page(
+        request,
+        "webhooks_app/delivery_detail.html",
+        {
+            "webhook": webhook,
+            "delivery": delivery,
+            "event": envelope(delivery.event),
+            "payload": pretty(body, content_type),
+            "payload_format": webhook.get_payload_format_display(),
+            "attempts": attempts,
+            "auto_refresh": refresh,
+            "redeliveries": selectors.delivery_list(webhook=webhook)
+            .filter(event_id=delivery.event_id)
+            .exclude(pk=delivery.pk)
+            .select_related(None)
+            .only("pk", "status", "created_at"),
+        },
+    )
+
+
+@console_view("change_webhook", methods=("POST",))
+def delivery_redeliver(request, pk):
+    delivery = get_object_or_404(Delivery.objects.select_related("webhook"), pk=pk)
+    if not delivery.is_final:
+        messages.warning(
+            request, "This delivery is still being attempted; redeliver it once it has finished."
+        )
+        return redirect(delivery.get_absolute_url())
+    new = services.delivery_redeliver(delivery=delivery)
+    new.refresh_from_db()
+    messages.success(
+        request,
+        f"Redelivery of event {new.event_id} started as delivery #{new.pk} (same webhook-id, "
+        f"receivers can drop it as a duplicate). Status: {new.get_status_display().lower()}.",
+    )
+    return redirect(new.get_absolute_url())
