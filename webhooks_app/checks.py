@@ -156,11 +156,31 @@ def _check_numbers():
         value = getattr(app_settings, key)
         if not isinstance(value, int) or value < 1:
             errors.append(Error(f"WEBHOOKS['{key}'] must be a positive integer.", id="webhooks_app.E023"))
+    for key in (
+        "INLINE_RETRY_MAX_DELAY",
+        "MAX_RETRY_AFTER",
+        "LEASE_MARGIN",
+        "REQUEUE_AFTER",
+        "AUTO_DISABLE_AFTER_DAYS",
+    ):
+        if not _is_number(getattr(app_settings, key)) or getattr(app_settings, key) < 0:
+            errors.append(
+                Error(
+                    f"WEBHOOKS['{key}'] must be a number of seconds or days (>= 0).", id="webhooks_app.E024"
+                )
+            )
+    failures = app_settings.AUTO_DISABLE_FAILURES
+    if failures is not None and (not isinstance(failures, int) or isinstance(failures, bool) or failures < 1):
+        errors.append(
+            Error(
+                "WEBHOOKS['AUTO_DISABLE_FAILURES'] must be a positive integer, or None to turn auto-disable off.",
+                id="webhooks_app.E025",
+            )
+        )
     q = getattr(settings, "Q_CLUSTER", {}) or {}
     q_timeout, q_retry = q.get("timeout"), q.get("retry", 60)
-    longest = float(timeout if isinstance(timeout, int | float) else 10) * 2 + float(
-        app_settings.INLINE_RETRY_MAX_DELAY or 0
-    )
+    inline = app_settings.INLINE_RETRY_MAX_DELAY
+    longest = float(timeout if _is_number(timeout) else 10) * 2 + float(inline if _is_number(inline) else 0)
     if q_timeout is not None and q_timeout < longest:
         errors.append(
             Warning(
@@ -178,6 +198,10 @@ def _check_numbers():
             )
         )
     return errors
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _check_destinations():
