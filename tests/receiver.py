@@ -16,6 +16,7 @@ class Received:
     path: str
     headers: dict
     body: bytes
+    at: float = field(default_factory=time.monotonic)  # when the request was read
 
     def json(self):
         return json.loads(self.body)
@@ -42,6 +43,7 @@ class Receiver:
 
     def __init__(self, host: str = "127.0.0.1"):
         self.requests: list[Received] = []
+        self.streamed: list[int] = []  # body bytes written per stream_bytes reply
         self.script: list[Reply] = []
         self.default = Reply()
         self._lock = threading.Condition()
@@ -80,6 +82,8 @@ class Receiver:
                             sent += n
                     except OSError:
                         pass  # the client stopped reading, as it should
+                    with receiver._lock:
+                        receiver.streamed.append(sent)
                     self.close_connection = True
                     return
                 self.send_header("Content-Length", str(len(reply.body)))

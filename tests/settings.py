@@ -5,6 +5,7 @@ file (or a PostgreSQL database) so that a real `qcluster` subprocess started by 
 test sees the same rows; WEBHOOKS_TEST_DB_NAME points such a subprocess at it.
 """
 
+import json
 import os
 
 os.environ.setdefault("DATABASE_URL", os.environ.get("TEST_DATABASE_URL", "sqlite:///.test-main.sqlite3"))
@@ -18,7 +19,7 @@ if _db["ENGINE"].endswith("sqlite3"):
         "NAME": str(BASE_DIR / f".test-db-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}.sqlite3")
     }
 else:
-    _db["TEST"] = {"NAME": "test_webhooks_app"}
+    _db["TEST"] = {"NAME": os.environ.get("TEST_DATABASE_NAME", "test_webhooks_app")}
     _db["CONN_MAX_AGE"] = 0
 
 # A qcluster subprocess started by a test uses the test database directly.
@@ -45,3 +46,7 @@ WEBHOOKS = {
     "INLINE_RETRY_MAX_DELAY": 0,
     "TIMEOUT": 5,
 }
+
+# A qcluster subprocess may get WEBHOOKS overrides as JSON (e.g. a short LEASE_MARGIN).
+if os.environ.get("WEBHOOKS_TEST_OVERRIDES"):
+    WEBHOOKS.update(json.loads(os.environ["WEBHOOKS_TEST_OVERRIDES"]))
