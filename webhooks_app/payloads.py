@@ -2,10 +2,12 @@
 
 import base64
 import json
+from datetime import UTC
 from xml.etree import ElementTree as ET
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models.fields.files import FieldFile
+from django.utils import timezone
 
 from .exceptions import InvalidEventData
 
@@ -34,6 +36,9 @@ def to_jsonable(value, *, what: str = "event data"):
 def envelope(event) -> dict:
     """The payload fields every format carries."""
     moment = event.created_at
+    if timezone.is_naive(moment):  # a host project with USE_TZ = False stores local time
+        moment = timezone.make_aware(moment, timezone.get_default_timezone())
+    moment = moment.astimezone(UTC)  # the "Z" below promises UTC
     return {
         "id": event.id,
         "event_type": event.event_type,
