@@ -15,7 +15,7 @@ from functools import partial
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -411,14 +411,26 @@ def delivery_redeliver(*, delivery: Delivery) -> Delivery:
 def deliveries_redeliver_failed(*, webhook: Webhook, since, batch_size: int = 500, progress=None) -> int:
     """Redeliver every failed delivery of a webhook created since a time, in batches.
 
-    Each failed delivery gets one new delivery; ``progress(done, total)`` is called
-    after each batch. Returns how many were redelivered.
+    Each event whose delivery failed gets one new delivery, unless it already has a
+    pending or succeeded one (a recovery run twice, or an event that failed again
+    after a redelivery, is not sent twice). ``progress(done, total)`` is called after
+    each batch. Returns how many were redelivered.
     """
-    ids = list(
+    settled = Delivery.objects.filter(
+        webhook=webhook,
+        event_id=OuterRef("event_id"),
+        status__in=[Delivery.Status.PENDING, Delivery.Status.SUCCEEDED],
+    )
+    rows = (
         Delivery.objects.filter(webhook=webhook, status=Delivery.Status.FAILED, created_at__gte=since)
+        .exclude(Exists(settled))
         .order_by("created_at", "id")
         .values_list("pk", "event_id", "event_type")
     )
+    first_failure = {}
+    for pk, event_id, event_type in rows:
+        first_failure.setdefault(event_id, (pk, event_id, event_type))
+    ids = list(first_failure.values())
     done = 0
     for start in range(0, len(ids), batch_size):
         batch = ids[start : start + batch_size]
