@@ -509,3 +509,25 @@ def test_https_to_a_checked_name_verifies_the_certificate_of_the_name(
     finally:
         server.shutdown()
         server.server_close()
+
+
+# Configuration ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("entries", "expected"),
+    [
+        (["0.0.0.0/0"], ["webhooks_app.W030"]),
+        (["::/0"], ["webhooks_app.W030"]),
+        (["0.0.0.0/1", "10.0.0.0/8"], ["webhooks_app.W030"]),
+        (["10.0.0.0/8", "fc00::/7", "127.0.0.1", "::1", "hooks.internal"], []),
+        (["10.0.0.0/8/8"], ["webhooks_app.E031"]),
+        (["bad name"], ["webhooks_app.E031"]),
+    ],
+)
+def test_allowed_destinations_that_open_everything_or_are_invalid_are_reported(entries, expected):
+    from webhooks_app.checks import check_settings
+
+    with allowing(*entries):
+        ids = [e.id for e in check_settings() if e.id.startswith(("webhooks_app.W03", "webhooks_app.E03"))]
+    assert ids == expected

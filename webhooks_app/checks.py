@@ -217,7 +217,7 @@ def _check_destinations():
     for entry in entries:
         text = str(entry).strip()
         try:
-            ipaddress.ip_network(text.strip("[]"), strict=False)
+            network = ipaddress.ip_network(text.strip("[]"), strict=False)
         except ValueError:
             if not text or "/" in text or " " in text:
                 errors.append(
@@ -226,6 +226,18 @@ def _check_destinations():
                         id="webhooks_app.E031",
                     )
                 )
+            continue
+        # Wider than 10.0.0.0/8 (IPv4) or fc00::/7 (IPv6) spans several kinds of
+        # private address at once: 0.0.0.0/0 or ::/0 turns the SSRF guard off.
+        if network.prefixlen < (8 if network.version == 4 else 7):
+            errors.append(
+                Warning(
+                    f"WEBHOOKS['ALLOWED_DESTINATIONS'] entry {entry!r} opens {network.num_addresses:,} "
+                    "addresses: deliveries may then reach loopback, cloud metadata or internal services.",
+                    hint="List only the hosts or networks your receivers are on.",
+                    id="webhooks_app.W030",
+                )
+            )
     return errors
 
 
