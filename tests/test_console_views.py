@@ -311,6 +311,7 @@ def test_list_is_paginated(console, make_webhook):
 
 def test_create_form_lists_event_types_grouped_with_descriptions(console):
     html = console.get(reverse("webhooks_app:webhook-create")).content.decode()
+    assert re.search(r'<textarea name="filters"[^>]*>\s*\{\}</textarea>', html)
     for label in ("Webhook Name", "Webhook Events", "Notification Type", "URL", "API Key"):
         assert label in html
     assert re.search(

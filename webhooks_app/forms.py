@@ -82,6 +82,7 @@ class WebhookForm(forms.ModelForm):
     filters = forms.JSONField(
         label="Filters",
         required=False,
+        initial=dict,
         widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false", "class": "mono"}),
         help_text='Optional conditions on the event data, as a JSON object: {"accepts_email": true} '
         'or {"country": ["SE", "NO"]}. Every condition must hold.',
@@ -122,7 +123,7 @@ class WebhookForm(forms.ModelForm):
         widgets = {
             "name": forms.TextInput(attrs={"placeholder": "e.g. CRM sync", "autofocus": True}),
             "description": forms.Textarea(attrs={"rows": 2}),
-            "timeout": forms.NumberInput(attrs={"min": 1, "max": 60, "placeholder": "10"}),
+            "timeout": forms.NumberInput(attrs={"placeholder": "10"}),
         }
 
     # Fields shown in the collapsible "Advanced" section of the form.
@@ -136,6 +137,8 @@ class WebhookForm(forms.ModelForm):
             (resource, choices) for resource, choices in self.groups.items()
         ]
         self.initial["api_key"] = ""
+        # The model's validators allow 1-60; the field's own range starts at 0.
+        self.fields["timeout"].widget.attrs.update(min=1, max=60)
         if self.instance.pk and self.instance.api_key:
             self.fields["api_key"].help_text = (
                 f"A key ending in {self.instance.api_key_hint.lstrip(chr(0x2022))} is stored. "
@@ -237,6 +240,7 @@ class RedeliverFailedForm(forms.Form):
             "initial", {"since": timezone.localtime(timezone.now() - timedelta(hours=24)).replace(second=0)}
         )
         super().__init__(*args, **kwargs)
+        self.fields["since"].label = f"Failed since ({timezone.get_current_timezone_name()})"
 
     def clean_since(self):
         since = self.cleaned_data["since"]
