@@ -253,9 +253,6 @@ def test_a_header_refused_by_requests_is_reported_without_its_value(receiver):
 # Never in the admin's HTML --------------------------------------------------------------
 
 
-# Django 5.2's admin builds a forms.URLField for Webhook.url without assume_scheme,
-# which warns (an error under this suite's filterwarnings); not what is tested here.
-@pytest.mark.filterwarnings("ignore::django.utils.deprecation.RemovedInDjango60Warning")
 def test_the_admin_pages_never_show_secrets(rotated, admin_client, receiver):
     event = services.event_emit(event_type="contact.updated", data={"id": 1}, webhooks=[rotated])
     delivery = Delivery.objects.get(event_id=event.pk)

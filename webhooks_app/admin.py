@@ -1,12 +1,18 @@
 """Django admin: webhooks editable through services, logs read-only."""
 
 from django.contrib import admin, messages
+from django.db import models
 
 from . import services
 from .models import Attempt, Delivery, Event, Webhook
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class BaseAdmin(admin.ModelAdmin):
+    # Django 6.0 changes the URL form field's default scheme; say which one we mean.
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+
+
+class ReadOnlyAdmin(BaseAdmin):
     """The log is written by the engine only."""
 
     def has_add_permission(self, request, obj=None):
@@ -17,7 +23,8 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Webhook)
-class WebhookAdmin(admin.ModelAdmin):
+class WebhookAdmin(BaseAdmin):
+    # Secrets stay out of the admin; the console reveals and rotates them.
     list_display = ["name", "url", "enabled", "notification_type", "payload_format", "updated_at"]
     list_filter = ["enabled", "notification_type", "payload_format"]
     search_fields = ["name", "url"]
