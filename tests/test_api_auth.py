@@ -74,8 +74,8 @@ def qualified(perms) -> list[str]:
     return [f"webhooks_app.{p}" for p in perms]
 
 
-def test_the_matrix_covers_every_operation_of_the_schema(api):
-    schema = api.get("/api/schema/", {"format": "json"}).json()
+def test_the_matrix_covers_every_operation_of_the_schema(admin_api):
+    schema = admin_api.get("/api/schema/", {"format": "json"}).json()
     operations = {(method.upper(), path) for path, ops in schema["paths"].items() for method in ops}
 
     covered = {
@@ -101,13 +101,13 @@ def test_a_wrong_token_gets_401(objects, endpoint):
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=str)
-def test_a_user_without_permissions_gets_403(objects, make_user, client_for, endpoint):
+def test_a_user_without_permissions_gets_403(objects, make_api_user, token_client_for, endpoint):
     everything_else = [
         f"{p.content_type.app_label}.{p.codename}"
         for p in Permission.objects.filter(content_type__app_label="webhooks_app")
         if p.codename not in endpoint.perms
     ]
-    for client in (client_for(make_user()), client_for(make_user(*everything_else))):
+    for client in (token_client_for(make_api_user()), token_client_for(make_api_user(*everything_else))):
         response = call(client, endpoint, objects)
         assert response.status_code == 403, response.content
         # JSON, or YAML for the schema, or a plain page for the docs
@@ -115,50 +115,52 @@ def test_a_user_without_permissions_gets_403(objects, make_user, client_for, end
 
 
 @pytest.mark.parametrize("endpoint", [e for e in ENDPOINTS if len(e.perms) > 1], ids=str)
-def test_each_listed_permission_is_needed(objects, make_user, client_for, endpoint):
+def test_each_listed_permission_is_needed(objects, make_api_user, token_client_for, endpoint):
     for missing in endpoint.perms:
-        user = make_user(*qualified(p for p in endpoint.perms if p != missing))
-        assert call(client_for(user), endpoint, objects).status_code == 403, missing
+        user = make_api_user(*qualified(p for p in endpoint.perms if p != missing))
+        assert call(token_client_for(user), endpoint, objects).status_code == 403, missing
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=str)
-def test_a_user_with_exactly_the_listed_permissions_succeeds(objects, make_user, client_for, endpoint):
-    user = make_user(*qualified(endpoint.perms))
+def test_a_user_with_exactly_the_listed_permissions_succeeds(
+    objects, make_api_user, token_client_for, endpoint
+):
+    user = make_api_user(*qualified(endpoint.perms))
 
-    response = call(client_for(user), endpoint, objects)
+    response = call(token_client_for(user), endpoint, objects)
 
     assert response.status_code == endpoint.success, response.content
 
 
-def test_group_permissions_count(objects, make_user, client_for):
+def test_group_permissions_count(objects, make_api_user, token_client_for):
     group = Group.objects.create(name="Webhook readers")
     group.permissions.add(Permission.objects.get(codename="view_webhook"))
-    user = make_user()
+    user = make_api_user()
     user.groups.add(group)
 
-    assert client_for(user).get("/api/webhooks/").status_code == 200
+    assert token_client_for(user).get("/api/webhooks/").status_code == 200
 
 
-def test_reads_need_the_view_permission_even_for_options(objects, make_user, client_for):
-    writer = client_for(make_user("webhooks_app.add_webhook", "webhooks_app.change_webhook"))
+def test_reads_need_the_view_permission_even_for_options(objects, make_api_user, token_client_for):
+    writer = token_client_for(make_api_user("webhooks_app.add_webhook", "webhooks_app.change_webhook"))
 
     assert writer.get("/api/webhooks/").status_code == 403
     assert writer.options("/api/webhooks/").status_code == 403
-    reader = client_for(make_user("webhooks_app.view_webhook"))
+    reader = token_client_for(make_api_user("webhooks_app.view_webhook"))
     assert reader.options("/api/webhooks/").status_code == 200
 
 
-def test_an_inactive_users_token_is_refused(make_user, client_for):
-    user = make_user("webhooks_app.view_webhook")
-    client = client_for(user)
+def test_an_inactive_users_token_is_refused(make_api_user, token_client_for):
+    user = make_api_user("webhooks_app.view_webhook")
+    client = token_client_for(user)
     user.is_active = False
     user.save()
 
     assert client.get("/api/webhooks/").status_code == 401
 
 
-def test_session_authentication_works_and_checks_csrf(make_user):
-    make_user("webhooks_app.view_webhook", "webhooks_app.add_webhook", username="browser")
+def test_session_authentication_works_and_checks_csrf(make_api_user):
+    make_api_user("webhooks_app.view_webhook", "webhooks_app.add_webhook", username="browser")
     client = APIClient(enforce_csrf_checks=True)
     assert client.login(username="browser", password="pw-123456")
 
@@ -167,9 +169,9 @@ def test_session_authentication_works_and_checks_csrf(make_user):
     assert refused.status_code == 403 and "CSRF" in refused.json()["detail"]
 
 
-def test_the_browsable_api_renders_for_a_logged_in_user(objects, make_user, client_for):
+def test_the_browsable_api_renders_for_a_logged_in_user(objects, make_api_user, token_client_for):
     client = APIClient()
-    client.force_login(make_user(username="browser", is_superuser=True))
+    client.force_login(make_api_user(username="browser", is_superuser=True))
 
     for path in (
         "/api/webhooks/",
@@ -192,8 +194,8 @@ def run_token(*args) -> str:
     return out.getvalue().strip()
 
 
-def test_token_command_creates_then_prints_the_same_token(make_user, objects):
-    user = make_user("webhooks_app.view_webhook", username="robot")
+def test_token_command_creates_then_prints_the_same_token(make_api_user, objects):
+    user = make_api_user("webhooks_app.view_webhook", username="robot")
 
     key = run_token("robot")
 
@@ -204,8 +206,8 @@ def test_token_command_creates_then_prints_the_same_token(make_user, objects):
     assert client.get("/api/webhooks/").status_code == 200
 
 
-def test_token_command_reset_replaces_the_token(make_user):
-    make_user(username="robot")
+def test_token_command_reset_replaces_the_token(make_api_user):
+    make_api_user(username="robot")
     old = run_token("robot")
 
     new = run_token("robot", "--reset")
@@ -216,8 +218,8 @@ def test_token_command_reset_replaces_the_token(make_user):
     assert client.get("/api/webhooks/").status_code == 401
 
 
-def test_token_command_refuses_unknown_and_inactive_users(make_user):
-    make_user(username="gone", is_active=False)
+def test_token_command_refuses_unknown_and_inactive_users(make_api_user):
+    make_api_user(username="gone", is_active=False)
 
     with pytest.raises(CommandError, match="No user 'nobody'"):
         run_token("nobody")

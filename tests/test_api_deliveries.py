@@ -32,11 +32,11 @@ def bulk_deliveries(webhook, count: int, *, status=Delivery.Status.SUCCEEDED, ev
 # The log ------------------------------------------------------------------------------
 
 
-def test_log_lists_newest_first_without_event_bodies(api, public_webhook):
+def test_log_lists_newest_first_without_event_bodies(admin_api, public_webhook):
     older = make_delivery(public_webhook, age=timedelta(minutes=5))
     newer = make_delivery(public_webhook, status=Delivery.Status.FAILED, attempts=3)
 
-    response = api.get(log_url(public_webhook))
+    response = admin_api.get(log_url(public_webhook))
 
     assert response.status_code == 200
     body = response.json()
@@ -61,7 +61,7 @@ def test_log_lists_newest_first_without_event_bodies(api, public_webhook):
     assert "count" not in body  # a cursor page never counts the table
 
 
-def test_log_filters(api, public_webhook, make_webhook):
+def test_log_filters(admin_api, public_webhook, make_webhook):
     other = make_webhook(PUBLIC_URL, name="Other")
     make_delivery(other)
     ok_created = make_delivery(public_webhook, age=timedelta(hours=3))
@@ -71,7 +71,7 @@ def test_log_filters(api, public_webhook, make_webhook):
     pending_created = make_delivery(public_webhook, status=Delivery.Status.PENDING, age=timedelta(hours=1))
 
     def ids(**params):
-        response = api.get(log_url(public_webhook), params)
+        response = admin_api.get(log_url(public_webhook), params)
         assert response.status_code == 200, response.json()
         return [d["id"] for d in response.json()["results"]]
 
@@ -99,35 +99,35 @@ def test_log_filters(api, public_webhook, make_webhook):
         {"event_type": "nul\x00"},
     ],
 )
-def test_log_refuses_bad_filters(api, public_webhook, params):
-    response = api.get(log_url(public_webhook), params)
+def test_log_refuses_bad_filters(admin_api, public_webhook, params):
+    response = admin_api.get(log_url(public_webhook), params)
 
     assert response.status_code == 400
     assert set(response.json()) == set(params)
 
 
-def test_log_of_unknown_webhook_or_bad_cursor_is_404(api, public_webhook):
-    assert api.get("/api/webhooks/424242/deliveries/").status_code == 404
-    assert api.get(log_url(public_webhook), {"cursor": "garbage"}).status_code == 404
+def test_log_of_unknown_webhook_or_bad_cursor_is_404(admin_api, public_webhook):
+    assert admin_api.get("/api/webhooks/424242/deliveries/").status_code == 404
+    assert admin_api.get(log_url(public_webhook), {"cursor": "garbage"}).status_code == 404
 
 
-def test_cursor_pages_walk_the_whole_log_once(api, public_webhook):
+def test_cursor_pages_walk_the_whole_log_once(admin_api, public_webhook):
     rows = bulk_deliveries(public_webhook, 25)
     seen, url = [], log_url(public_webhook) + "?page_size=10"
     while url:
-        page = api.get(url).json()
+        page = admin_api.get(url).json()
         seen += [d["id"] for d in page["results"]]
         url = page["next"]
 
     assert seen == [r.pk for r in reversed(rows)]
 
 
-def test_cursor_pages_are_stable_when_timestamps_tie(api, public_webhook):
+def test_cursor_pages_are_stable_when_timestamps_tie(admin_api, public_webhook):
     rows = bulk_deliveries(public_webhook, 7)
     Delivery.objects.filter(pk__in=[r.pk for r in rows]).update(created_at=timezone.now())
     seen, url = [], log_url(public_webhook) + "?page_size=3"
     while url:
-        page = api.get(url).json()
+        page = admin_api.get(url).json()
         seen += [d["id"] for d in page["results"]]
         url = page["next"]
 
@@ -135,9 +135,9 @@ def test_cursor_pages_are_stable_when_timestamps_tie(api, public_webhook):
 
 
 @pytest.fixture
-def reader(make_user, client_for):
+def reader(make_api_user, token_client_for):
     """A user with exactly the read permissions (a superuser would skip the permission queries)."""
-    return client_for(make_user("webhooks_app.view_webhook", "webhooks_app.view_delivery"))
+    return token_client_for(make_api_user("webhooks_app.view_webhook", "webhooks_app.view_delivery"))
 
 
 def test_log_query_count_does_not_grow_with_the_log(reader, public_webhook, django_assert_max_num_queries):
@@ -161,11 +161,11 @@ def test_log_query_count_does_not_grow_with_the_log(reader, public_webhook, djan
 
 
 def test_webhook_list_query_count_is_constant(
-    reader, make_webhook, admin_user_api, django_assert_max_num_queries
+    reader, make_webhook, api_superuser, django_assert_max_num_queries
 ):
     for i in range(40):
         webhook = make_webhook(PUBLIC_URL, name=f"Hook {i:02}")
-        Webhook.objects.filter(pk=webhook.pk).update(created_by=admin_user_api, updated_by=admin_user_api)
+        Webhook.objects.filter(pk=webhook.pk).update(created_by=api_superuser, updated_by=api_superuser)
         bulk_deliveries(webhook, 3)
         bulk_deliveries(webhook, 1, status=Delivery.Status.FAILED)
 
@@ -184,11 +184,13 @@ def test_webhook_list_query_count_is_constant(
 # Delivery detail and redeliver -------------------------------------------------------------
 
 
-def test_delivery_detail_has_the_event_and_every_attempt(api, public_webhook, django_assert_max_num_queries):
+def test_delivery_detail_has_the_event_and_every_attempt(
+    admin_api, public_webhook, django_assert_max_num_queries
+):
     delivery = make_delivery(public_webhook, status=Delivery.Status.SUCCEEDED, attempts=3, data={"id": 7})
 
     with django_assert_max_num_queries(5):
-        response = api.get(f"/api/deliveries/{delivery.pk}/")
+        response = admin_api.get(f"/api/deliveries/{delivery.pk}/")
 
     assert response.status_code == 200
     body = response.json()
@@ -203,16 +205,16 @@ def test_delivery_detail_has_the_event_and_every_attempt(api, public_webhook, dj
     assert first["response_body"] == "boom" and first["duration_ms"] == 12
 
 
-def test_unknown_delivery_is_404(api):
-    assert api.get("/api/deliveries/123456/").status_code == 404
-    assert api.post("/api/deliveries/123456/redeliver/").status_code == 404
-    assert api.get("/api/deliveries/99999999999999999999999/").status_code == 404
+def test_unknown_delivery_is_404(admin_api):
+    assert admin_api.get("/api/deliveries/123456/").status_code == 404
+    assert admin_api.post("/api/deliveries/123456/redeliver/").status_code == 404
+    assert admin_api.get("/api/deliveries/99999999999999999999999/").status_code == 404
 
 
-def test_redeliver_makes_a_new_pending_delivery_of_the_same_event(api, public_webhook):
+def test_redeliver_makes_a_new_pending_delivery_of_the_same_event(admin_api, public_webhook):
     failed = make_delivery(public_webhook, status=Delivery.Status.FAILED, attempts=6)
 
-    response = api.post(f"/api/deliveries/{failed.pk}/redeliver/")
+    response = admin_api.post(f"/api/deliveries/{failed.pk}/redeliver/")
 
     assert response.status_code == 201, response.json()
     body = response.json()

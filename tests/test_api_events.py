@@ -14,8 +14,8 @@ pytestmark = pytest.mark.django_db
 EMIT = "/api/events/"
 
 
-def test_event_types_lists_the_registry(api):
-    response = api.get("/api/event-types/")
+def test_event_types_lists_the_registry(admin_api):
+    response = admin_api.get("/api/event-types/")
 
     assert response.status_code == 200
     body = response.json()
@@ -29,23 +29,23 @@ def test_event_types_lists_the_registry(api):
     assert by_name["webhook.test"]["resource"] == "webhook"
 
 
-def test_event_types_follow_the_settings(api, settings):
+def test_event_types_follow_the_settings(admin_api, settings):
     settings.WEBHOOKS = {**settings.WEBHOOKS, "EVENTS": {"invoice.paid": "An invoice was paid."}}
 
-    names = [t["name"] for t in api.get("/api/event-types/").json()]
+    names = [t["name"] for t in admin_api.get("/api/event-types/").json()]
 
     assert "invoice.paid" in names
-    created = api.post(EMIT, {"event_type": "invoice.paid"}, format="json")
+    created = admin_api.post(EMIT, {"event_type": "invoice.paid"}, format="json")
     assert created.status_code == 201, created.json()
 
 
-def test_emit_records_the_event_and_a_delivery_per_subscribed_webhook(api, make_webhook):
+def test_emit_records_the_event_and_a_delivery_per_subscribed_webhook(admin_api, make_webhook):
     subscribed = make_webhook(PUBLIC_URL, name="Contacts", events=["contact.created"])
     make_webhook(PUBLIC_URL, name="All", events=["*"], filters={"country": "SE"})
     make_webhook(PUBLIC_URL, name="Other type", events=["contact.deleted"])
     make_webhook(PUBLIC_URL, name="Off", events=["*"], enabled=False)
 
-    response = api.post(
+    response = admin_api.post(
         EMIT,
         {"event_type": "contact.created", "data": {"id": 42, "country": "NO"}, "context": {"tenant": "acme"}},
         format="json",
@@ -66,18 +66,20 @@ def test_emit_records_the_event_and_a_delivery_per_subscribed_webhook(api, make_
     assert list(Delivery.objects.values_list("webhook_id", "status")) == [(subscribed.pk, "pending")]
 
 
-def test_emit_with_no_subscriber_stores_nothing(api):
-    response = api.post(EMIT, {"event_type": "contact.deleted", "data": {"id": 1}}, format="json")
+def test_emit_with_no_subscriber_stores_nothing(admin_api):
+    response = admin_api.post(EMIT, {"event_type": "contact.deleted", "data": {"id": 1}}, format="json")
 
     assert response.status_code == 201
     assert response.json()["deliveries"] == 0 and response.json()["id"].startswith("evt_")
     assert not Event.objects.exists()
 
 
-def test_emit_context_from_the_body_is_kept(api, make_webhook):
+def test_emit_context_from_the_body_is_kept(admin_api, make_webhook):
     make_webhook(PUBLIC_URL, events=["*"])
 
-    api.post(EMIT, {"event_type": "contact.updated", "context": {"source": "crm-import"}}, format="json")
+    admin_api.post(
+        EMIT, {"event_type": "contact.updated", "context": {"source": "crm-import"}}, format="json"
+    )
 
     assert Event.objects.get().context["source"] == "crm-import"
 
@@ -100,37 +102,39 @@ INVALID = [
 
 
 @pytest.mark.parametrize(("body", "field"), INVALID)
-def test_invalid_events_get_400_with_the_field_named(api, make_webhook, body, field):
+def test_invalid_events_get_400_with_the_field_named(admin_api, make_webhook, body, field):
     make_webhook(PUBLIC_URL, events=["*"])
 
-    response = api.generic("POST", EMIT, json.dumps(body), content_type="application/json")
+    response = admin_api.generic("POST", EMIT, json.dumps(body), content_type="application/json")
 
     assert response.status_code == 400, response.content
     assert field in response.json(), response.json()
     assert not Event.objects.exists()
 
 
-def test_deeply_nested_data_is_refused(api):
+def test_deeply_nested_data_is_refused(admin_api):
     body = {"event_type": "contact.created", "data": {"a": json.loads("[" * 40 + "]" * 40)}}
 
-    response = api.post(EMIT, body, format="json")
+    response = admin_api.post(EMIT, body, format="json")
 
     assert response.status_code == 400
     assert "Nested more than" in response.json()["data"][0]
 
 
-def test_payload_over_the_size_limit_is_a_400_from_the_service(api, make_webhook, settings):
+def test_payload_over_the_size_limit_is_a_400_from_the_service(admin_api, make_webhook, settings):
     settings.WEBHOOKS = {**settings.WEBHOOKS, "MAX_PAYLOAD_BYTES": 1000}
     make_webhook(PUBLIC_URL, events=["*"])
 
-    response = api.post(EMIT, {"event_type": "contact.created", "data": {"blob": "x" * 2000}}, format="json")
+    response = admin_api.post(
+        EMIT, {"event_type": "contact.created", "data": {"blob": "x" * 2000}}, format="json"
+    )
 
     assert response.status_code == 400
     assert "MAX_PAYLOAD_BYTES" in response.json()["data"][0]
     assert not Event.objects.exists()
 
 
-def test_an_event_type_undeclared_between_validation_and_emit_is_a_400(api, monkeypatch):
+def test_an_event_type_undeclared_between_validation_and_emit_is_a_400(admin_api, monkeypatch):
     """The serializer and the service read the registry separately; the service's refusal is a 400 too."""
     from webhooks_app.exceptions import UnknownEventType
 
@@ -138,7 +142,7 @@ def test_an_event_type_undeclared_between_validation_and_emit_is_a_400(api, monk
         raise UnknownEventType("Event type 'contact.created' is not declared.")
 
     monkeypatch.setattr("webhooks_app.services.event_emit", refuse)
-    response = api.post(EMIT, {"event_type": "contact.created"}, format="json")
+    response = admin_api.post(EMIT, {"event_type": "contact.created"}, format="json")
 
     assert response.status_code == 400
     assert response.json() == {"event_type": ["Event type 'contact.created' is not declared."]}

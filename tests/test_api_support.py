@@ -24,7 +24,7 @@ def grant(user, *perms: str):
 
 
 @pytest.fixture
-def make_user(django_user_model):
+def make_api_user(django_user_model):
     counter = iter(range(1, 10_000))
 
     def make(*perms: str, **fields):
@@ -36,7 +36,7 @@ def make_user(django_user_model):
 
 
 @pytest.fixture
-def client_for():
+def token_client_for():
     """An APIClient that authenticates with the user's real DRF token."""
 
     def make(user) -> APIClient:
@@ -49,14 +49,14 @@ def client_for():
 
 
 @pytest.fixture
-def admin_user_api(make_user):
-    return make_user(username="root", is_staff=True, is_superuser=True)
+def api_superuser(make_api_user):
+    return make_api_user(username="root", is_staff=True, is_superuser=True)
 
 
 @pytest.fixture
-def api(client_for, admin_user_api) -> APIClient:
+def admin_api(token_client_for, api_superuser) -> APIClient:
     """A superuser's token client."""
-    return client_for(admin_user_api)
+    return token_client_for(api_superuser)
 
 
 @pytest.fixture

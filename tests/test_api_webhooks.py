@@ -4,6 +4,7 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.urls import include, path
 from django.utils import timezone
 
 from tests.test_api_support import PUBLIC_URL, make_delivery
@@ -33,8 +34,8 @@ def valid_body(**overrides) -> dict:
 # Create -------------------------------------------------------------------------
 
 
-def test_create_returns_the_webhook_with_its_secret_once(api, admin_user_api):
-    response = api.post(LIST, valid_body(description="Sync contacts", timeout=5), format="json")
+def test_create_returns_the_webhook_with_its_secret_once(admin_api, api_superuser):
+    response = admin_api.post(LIST, valid_body(description="Sync contacts", timeout=5), format="json")
 
     assert response.status_code == 201, response.json()
     body = response.json()
@@ -49,11 +50,11 @@ def test_create_returns_the_webhook_with_its_secret_once(api, admin_user_api):
     assert body["api_key_hint"] == "\u2022" * 8 + "abcd"
     assert body["created_by"] == body["updated_by"] == "root"
     assert body["last_delivery_status"] is None and body["success_rate_24h"] is None
-    assert webhook.api_key == "key-1234-abcd" and webhook.created_by == admin_user_api
+    assert webhook.api_key == "key-1234-abcd" and webhook.created_by == api_superuser
 
 
-def test_create_applies_defaults(api):
-    response = api.post(LIST, {"name": "Minimal", "events": ["*"], "url": PUBLIC_URL}, format="json")
+def test_create_applies_defaults(admin_api):
+    response = admin_api.post(LIST, {"name": "Minimal", "events": ["*"], "url": PUBLIC_URL}, format="json")
 
     assert response.status_code == 201, response.json()
     body = response.json()
@@ -69,8 +70,8 @@ def test_create_applies_defaults(api):
         (["webhook.test"], ["webhook.test"]),
     ],
 )
-def test_create_normalizes_events(api, events, stored):
-    response = api.post(LIST, valid_body(events=events), format="json")
+def test_create_normalizes_events(admin_api, events, stored):
+    response = admin_api.post(LIST, valid_body(events=events), format="json")
 
     assert response.status_code == 201, response.json()
     assert response.json()["events"] == stored
@@ -80,59 +81,59 @@ def test_create_normalizes_events(api, events, stored):
 # Reads --------------------------------------------------------------------------
 
 
-def test_list_and_detail_never_show_secrets(api, public_webhook):
+def test_list_and_detail_never_show_secrets(admin_api, public_webhook):
     for url in (LIST, detail(public_webhook)):
-        response = api.get(url)
+        response = admin_api.get(url)
         assert response.status_code == 200
         text = response.content.decode()
         assert public_webhook.secret not in text
         assert "secret" not in (response.json()["results"][0] if url == LIST else response.json())
 
 
-def test_list_is_paginated_and_searchable(api, make_webhook):
+def test_list_is_paginated_and_searchable(admin_api, make_webhook):
     for i in range(3):
         make_webhook(PUBLIC_URL, name=f"Hook {i}")
     make_webhook("https://other.example.org/x", name="Billing")
 
-    page = api.get(LIST, {"page_size": 2}).json()
+    page = admin_api.get(LIST, {"page_size": 2}).json()
     assert page["count"] == 4 and len(page["results"]) == 2 and page["next"]
     assert [w["name"] for w in page["results"]] == ["Billing", "Hook 0"]
 
-    assert [w["name"] for w in api.get(LIST, {"search": "bill"}).json()["results"]] == ["Billing"]
-    assert api.get(LIST, {"search": "other.example"}).json()["count"] == 1
-    assert api.get(LIST, {"search": "x" * 201}).status_code == 400
-    assert api.get(LIST, {"page": 99}).status_code == 404
+    assert [w["name"] for w in admin_api.get(LIST, {"search": "bill"}).json()["results"]] == ["Billing"]
+    assert admin_api.get(LIST, {"search": "other.example"}).json()["count"] == 1
+    assert admin_api.get(LIST, {"search": "x" * 201}).status_code == 400
+    assert admin_api.get(LIST, {"page": 99}).status_code == 404
 
 
-def test_detail_shows_last_delivery_and_24h_success_rate(api, public_webhook):
+def test_detail_shows_last_delivery_and_24h_success_rate(admin_api, public_webhook):
     for _ in range(3):
         make_delivery(public_webhook, status=Delivery.Status.SUCCEEDED, age=timedelta(hours=2))
     make_delivery(public_webhook, status=Delivery.Status.FAILED, age=timedelta(hours=1))
     make_delivery(public_webhook, status=Delivery.Status.FAILED, age=timedelta(days=3))  # too old
     latest = make_delivery(public_webhook, status=Delivery.Status.PENDING, attempts=0)
 
-    body = api.get(detail(public_webhook)).json()
+    body = admin_api.get(detail(public_webhook)).json()
 
     assert body["last_delivery_status"] == "pending"
     assert body["last_delivery_at"] == latest.created_at.isoformat().replace("+00:00", "Z")
     assert body["success_rate_24h"] == 0.75
-    listed = api.get(LIST).json()["results"][0]
+    listed = admin_api.get(LIST).json()["results"][0]
     assert listed["success_rate_24h"] == 0.75 and listed["last_delivery_status"] == "pending"
 
 
-def test_unknown_webhook_is_404(api):
-    assert api.get(detail(999999)).status_code == 404
-    assert api.get("/api/webhooks/99999999999999999999999/").status_code == 404
-    assert api.get("/api/webhooks/abc/").status_code == 404
+def test_unknown_webhook_is_404(admin_api):
+    assert admin_api.get(detail(999999)).status_code == 404
+    assert admin_api.get("/api/webhooks/99999999999999999999999/").status_code == 404
+    assert admin_api.get("/api/webhooks/abc/").status_code == 404
 
 
 # Updates ------------------------------------------------------------------------
 
 
-def test_put_replaces_and_keeps_the_api_key_when_omitted(api, make_webhook, admin_user_api):
+def test_put_replaces_and_keeps_the_api_key_when_omitted(admin_api, make_webhook, api_superuser):
     webhook = make_webhook(PUBLIC_URL, api_key="old-key-9999")
 
-    response = api.put(
+    response = admin_api.put(
         detail(webhook),
         {"name": "Renamed", "events": ["contact.deleted"], "url": "https://new.example.com/h", "timeout": 30},
         format="json",
@@ -146,40 +147,40 @@ def test_put_replaces_and_keeps_the_api_key_when_omitted(api, make_webhook, admi
         "https://new.example.com/h",
         30,
     )
-    assert webhook.api_key == "old-key-9999" and webhook.updated_by == admin_user_api
+    assert webhook.api_key == "old-key-9999" and webhook.updated_by == api_superuser
     assert response.json()["api_key_hint"].endswith("9999")
     assert "secret" not in response.json()
 
 
-def test_put_requires_the_required_fields(api, public_webhook):
-    response = api.put(detail(public_webhook), {"name": "Only a name"}, format="json")
+def test_put_requires_the_required_fields(admin_api, public_webhook):
+    response = admin_api.put(detail(public_webhook), {"name": "Only a name"}, format="json")
 
     assert response.status_code == 400
     assert set(response.json()) == {"events", "url"}
 
 
-def test_what_was_read_can_be_written_back(api, public_webhook):
-    read = api.get(detail(public_webhook)).json()
+def test_what_was_read_can_be_written_back(admin_api, public_webhook):
+    read = admin_api.get(detail(public_webhook)).json()
 
-    response = api.put(detail(public_webhook), read, format="json")
+    response = admin_api.put(detail(public_webhook), read, format="json")
 
     assert response.status_code == 200, response.json()
     assert response.json()["events"] == read["events"]
 
 
-def test_undeclared_events_a_webhook_has_survive_a_round_trip(api, make_webhook):
+def test_undeclared_events_a_webhook_has_survive_a_round_trip(admin_api, make_webhook):
     webhook = make_webhook(PUBLIC_URL, events=["contact.created"])
     Webhook.objects.filter(pk=webhook.pk).update(events=["contact.created", "invoice.paid"])
 
-    read = api.get(detail(webhook)).json()
-    assert api.put(detail(webhook), read, format="json").status_code == 200
-    assert api.post(LIST, valid_body(events=["invoice.paid"]), format="json").status_code == 400
+    read = admin_api.get(detail(webhook)).json()
+    assert admin_api.put(detail(webhook), read, format="json").status_code == 200
+    assert admin_api.post(LIST, valid_body(events=["invoice.paid"]), format="json").status_code == 400
 
 
-def test_patch_changes_only_what_is_sent(api, make_webhook):
+def test_patch_changes_only_what_is_sent(admin_api, make_webhook):
     webhook = make_webhook(PUBLIC_URL, api_key="secret-key-1", description="keep me")
 
-    response = api.patch(
+    response = admin_api.patch(
         detail(webhook), {"timeout": 12, "filters": {"country": ["SE", "NO"]}}, format="json"
     )
 
@@ -189,10 +190,10 @@ def test_patch_changes_only_what_is_sent(api, make_webhook):
     assert webhook.description == "keep me" and webhook.api_key == "secret-key-1"
 
 
-def test_patch_with_an_empty_api_key_removes_it(api, make_webhook):
+def test_patch_with_an_empty_api_key_removes_it(admin_api, make_webhook):
     webhook = make_webhook(PUBLIC_URL, api_key="secret-key-1")
 
-    response = api.patch(detail(webhook), {"api_key": ""}, format="json")
+    response = admin_api.patch(detail(webhook), {"api_key": ""}, format="json")
 
     assert response.status_code == 200
     assert response.json()["api_key_hint"] == ""
@@ -200,21 +201,21 @@ def test_patch_with_an_empty_api_key_removes_it(api, make_webhook):
     assert webhook.api_key == ""
 
 
-def test_disabling_and_enabling_through_the_api(api, public_webhook):
-    off = api.patch(detail(public_webhook), {"enabled": False}, format="json").json()
+def test_disabling_and_enabling_through_the_api(admin_api, public_webhook):
+    off = admin_api.patch(detail(public_webhook), {"enabled": False}, format="json").json()
     assert off["enabled"] is False and off["disabled_reason"] == "Disabled by a user."
     assert off["disabled_at"] is not None
 
-    on = api.patch(detail(public_webhook), {"enabled": True}, format="json").json()
+    on = admin_api.patch(detail(public_webhook), {"enabled": True}, format="json").json()
     assert on["enabled"] is True and on["disabled_reason"] == "" and on["disabled_at"] is None
 
 
-def test_delete_removes_the_webhook_and_its_deliveries(api, public_webhook):
+def test_delete_removes_the_webhook_and_its_deliveries(admin_api, public_webhook):
     make_delivery(public_webhook)
 
-    assert api.delete(detail(public_webhook)).status_code == 204
+    assert admin_api.delete(detail(public_webhook)).status_code == 204
     assert not Webhook.objects.exists() and not Delivery.objects.exists()
-    assert api.delete(detail(public_webhook)).status_code == 404
+    assert admin_api.delete(detail(public_webhook)).status_code == 404
 
 
 # Validation ---------------------------------------------------------------------
@@ -263,9 +264,11 @@ INVALID = [
 
 
 @pytest.mark.parametrize(("change", "field"), INVALID)
-def test_invalid_webhooks_get_400_with_the_field_named(api, change, field):
+def test_invalid_webhooks_get_400_with_the_field_named(admin_api, change, field):
     # json.dumps escapes NUL and lone surrogates ("\\u0000"), as a client's JSON would.
-    response = api.generic("POST", LIST, json.dumps(valid_body(**change)), content_type="application/json")
+    response = admin_api.generic(
+        "POST", LIST, json.dumps(valid_body(**change)), content_type="application/json"
+    )
 
     if field is None:
         assert response.status_code == 201, response.json()
@@ -275,8 +278,10 @@ def test_invalid_webhooks_get_400_with_the_field_named(api, change, field):
     assert not Webhook.objects.exists()
 
 
-def test_field_errors_are_all_reported_together(api):
-    response = api.post(LIST, {"name": "", "events": ["nope"], "url": "ftp://x", "extra": 1}, format="json")
+def test_field_errors_are_all_reported_together(admin_api):
+    response = admin_api.post(
+        LIST, {"name": "", "events": ["nope"], "url": "ftp://x", "extra": 1}, format="json"
+    )
 
     assert response.status_code == 400
     body = response.json()
@@ -297,22 +302,22 @@ def test_field_errors_are_all_reported_together(api):
         ("<a/>", "application/xml", 415),
     ],
 )
-def test_bodies_that_are_not_a_json_object_are_refused(api, content, content_type, code):
-    response = api.generic("POST", LIST, content, content_type=content_type)
+def test_bodies_that_are_not_a_json_object_are_refused(admin_api, content, content_type, code):
+    response = admin_api.generic("POST", LIST, content, content_type=content_type)
 
     assert response.status_code == code
     assert not Webhook.objects.exists()
 
 
-def test_update_validation_reaches_the_model_rules(api, public_webhook):
-    response = api.patch(detail(public_webhook), {"url": "http://192.168.1.10/"}, format="json")
+def test_update_validation_reaches_the_model_rules(admin_api, public_webhook):
+    response = admin_api.patch(detail(public_webhook), {"url": "http://192.168.1.10/"}, format="json")
 
     assert response.status_code == 400 and "url" in response.json()
     public_webhook.refresh_from_db()
     assert public_webhook.url == PUBLIC_URL
 
 
-def test_full_clean_errors_become_field_errors(api, public_webhook, monkeypatch):
+def test_full_clean_errors_become_field_errors(admin_api, public_webhook, monkeypatch):
     """Rules only the model knows (full_clean in the service) still give 400 per field."""
     from django.core.exceptions import ValidationError
 
@@ -320,7 +325,7 @@ def test_full_clean_errors_become_field_errors(api, public_webhook, monkeypatch)
         raise ValidationError({"name": ["Taken by the model."], "__all__": ["Whole object is off."]})
 
     monkeypatch.setattr(Webhook, "full_clean", refuse)
-    response = api.patch(detail(public_webhook), {"name": "New"}, format="json")
+    response = admin_api.patch(detail(public_webhook), {"name": "New"}, format="json")
 
     assert response.status_code == 400
     assert response.json() == {"name": ["Taken by the model."], "non_field_errors": ["Whole object is off."]}
@@ -329,13 +334,13 @@ def test_full_clean_errors_become_field_errors(api, public_webhook, monkeypatch)
 # Secrets, tests and redelivery -----------------------------------------------------------
 
 
-def test_secret_is_readable_and_rotatable(api, public_webhook):
+def test_secret_is_readable_and_rotatable(admin_api, public_webhook):
     old = public_webhook.secret
 
-    read = api.get(detail(public_webhook) + "secret/").json()
+    read = admin_api.get(detail(public_webhook) + "secret/").json()
     assert read == {"id": public_webhook.pk, "secret": old, "previous_secret_expires_at": None}
 
-    rotated = api.post(detail(public_webhook) + "rotate-secret/")
+    rotated = admin_api.post(detail(public_webhook) + "rotate-secret/")
     assert rotated.status_code == 200
     body = rotated.json()
     public_webhook.refresh_from_db()
@@ -344,13 +349,13 @@ def test_secret_is_readable_and_rotatable(api, public_webhook):
     expires = public_webhook.previous_secret_expires_at
     assert body["previous_secret_expires_at"] == expires.isoformat().replace("+00:00", "Z")
     assert timedelta(hours=23) < expires - timezone.now() <= timedelta(hours=24)
-    assert api.get(detail(public_webhook) + "secret/").json()["secret"] == public_webhook.secret
+    assert admin_api.get(detail(public_webhook) + "secret/").json()["secret"] == public_webhook.secret
 
 
-def test_send_test_creates_a_webhook_test_delivery(api, make_webhook):
+def test_send_test_creates_a_webhook_test_delivery(admin_api, make_webhook):
     webhook = make_webhook(PUBLIC_URL, events=["contact.created"], enabled=False)
 
-    response = api.post(detail(webhook) + "test/")
+    response = admin_api.post(detail(webhook) + "test/")
 
     assert response.status_code == 201, response.json()
     body = response.json()
@@ -362,7 +367,7 @@ def test_send_test_creates_a_webhook_test_delivery(api, make_webhook):
     assert event.context["actor"] == "root" and event.context["source"] == "test"
 
 
-def test_redeliver_failed_since_a_moment(api, public_webhook):
+def test_redeliver_failed_since_a_moment(admin_api, public_webhook):
     failed_recent = [
         make_delivery(public_webhook, status=Delivery.Status.FAILED, age=timedelta(hours=h)) for h in (1, 2)
     ]
@@ -370,7 +375,7 @@ def test_redeliver_failed_since_a_moment(api, public_webhook):
     make_delivery(public_webhook, status=Delivery.Status.SUCCEEDED, age=timedelta(hours=1))
     since = (timezone.now() - timedelta(hours=6)).isoformat()
 
-    response = api.post(detail(public_webhook) + "redeliver-failed/", {"since": since}, format="json")
+    response = admin_api.post(detail(public_webhook) + "redeliver-failed/", {"since": since}, format="json")
 
     assert response.status_code == 200, response.json()
     assert response.json() == {"count": 2}
@@ -387,8 +392,26 @@ def test_redeliver_failed_since_a_moment(api, public_webhook):
         {"since": "2024-01-01T00:00:00Z", "until": "2024-02-01T00:00:00Z"},
     ],
 )
-def test_redeliver_failed_validates_since(api, public_webhook, body):
-    response = api.post(detail(public_webhook) + "redeliver-failed/", body, format="json")
+def test_redeliver_failed_validates_since(admin_api, public_webhook, body):
+    response = admin_api.post(detail(public_webhook) + "redeliver-failed/", body, format="json")
 
     assert response.status_code == 400
     assert set(response.json()) <= {"since", "until"}
+
+
+# Reusable app: another mount point and namespace ----------------------------------------
+
+urlpatterns = [
+    path("automation/", include(("webhooks_app.api.urls", "webhooks_api"), namespace="automation")),
+]
+
+
+@pytest.mark.urls(__name__)
+def test_the_api_works_under_another_prefix_and_namespace(admin_api):
+    created = admin_api.post("/automation/webhooks/", valid_body(), format="json")
+
+    assert created.status_code == 201
+    assert created["Location"] == f"/automation/webhooks/{created.json()['id']}/"
+    assert "/automation/schema/" in admin_api.get("/automation/docs/").content.decode()
+    paths = admin_api.get("/automation/schema/", {"format": "json"}).json()["paths"]
+    assert "/automation/webhooks/{id}/rotate-secret/" in paths

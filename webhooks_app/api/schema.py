@@ -66,7 +66,8 @@ class WebhooksAutoSchema(AutoSchema):
         if "{" in self.path or (self._is_list_view() and self._get_paginator()):
             codes.append("404")
         takes_body = self.method in ("POST", "PUT", "PATCH") and self.get_request_serializer() is not None
-        if takes_body or getattr(self.view, "query_serializer_class", None):
+        query_serializer = getattr(self.view, "query_serializers", {}).get(getattr(self.view, "action", None))
+        if takes_body or query_serializer is not None:
             codes.append("400")
         if takes_body:
             codes.append("415")

@@ -25,6 +25,12 @@ VIEW_DELIVERY = "webhooks_app.view_delivery"
 ADD_DELIVERY = "webhooks_app.add_delivery"
 
 
+def api_reverse(request, name: str, args=()) -> str:
+    """reverse() in the namespace the API was included under (webhooks_api by default)."""
+    namespace = request.resolver_match.namespace if request.resolver_match else "webhooks_api"
+    return reverse(f"{namespace}:{name}", args=args)
+
+
 class WebhooksAPIMixin:
     """What every view of the API shares, whatever the host's REST_FRAMEWORK defaults.
 
@@ -115,7 +121,7 @@ class WebhookViewSet(WebhooksAPIMixin, viewsets.ModelViewSet):
         with service_errors():
             webhook = services.webhook_create(actor=request.user, **serializer.validated_data)
         data = s.WebhookCreatedSerializer(self._reread(webhook), context=self.get_serializer_context()).data
-        location = reverse("webhooks_api:webhook-detail", args=[webhook.pk])
+        location = api_reverse(request, "webhook-detail", args=[webhook.pk])
         return Response(data, status=status.HTTP_201_CREATED, headers={"Location": location})
 
     def update(self, request, *args, **kwargs):
@@ -302,5 +308,7 @@ class DocsView(WebhooksAPIMixin, SpectacularSwaggerView):
     parser_classes = []
     renderer_classes = SpectacularSwaggerView.renderer_classes
     required_permissions = [VIEW_WEBHOOK]
-    url_name = "webhooks_api:schema"
     title = SCHEMA_SETTINGS["TITLE"]
+
+    def _get_schema_url(self, request):
+        return api_reverse(request, "schema")
