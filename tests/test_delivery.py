@@ -1,6 +1,7 @@
 """Delivery to a real HTTP receiver: payload, headers, signatures, retries, failures, the sweep."""
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -15,6 +16,7 @@ import pytest
 from django.core import mail
 from django.db import connection, transaction
 from django.db.models import F
+from django.test import TestCase
 from django.utils import timezone
 from django_q.models import Schedule
 from standardwebhooks.webhooks import Webhook as StandardWebhook
@@ -28,14 +30,24 @@ from webhooks_app.models import Attempt, Delivery, Webhook
 from webhooks_app.schedules import schedules_ensure
 from webhooks_app.signals import delivery_failed, webhook_disabled
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Commits are simulated with captureOnCommitCallbacks (each test runs in a rolled
+# back transaction, much faster than truncating the tables); test_emit.py and
+# test_receivers.py show on_commit with real commits and rollbacks.
+pytestmark = pytest.mark.django_db
 
 RETRIES = 5  # len(RETRY_SCHEDULE) in tests.settings
 
 
+@contextlib.contextmanager
+def committed():
+    """A transaction whose on_commit callbacks run when it ends, as after a real commit."""
+    with TestCase.captureOnCommitCallbacks(execute=True), transaction.atomic():
+        yield
+
+
 def deliver(event_type="contact.updated", data=None, context=None):
     """Emit in a committed transaction (the first attempt runs at commit); the delivery after it."""
-    with transaction.atomic():
+    with committed():
         event = emit(event_type, data={"id": 42} if data is None else data, context=context)
     return Delivery.objects.select_related("webhook", "event").get(event_id=event.pk)
 
@@ -334,7 +346,7 @@ def test_410_gone_disables_the_webhook_and_fails_the_delivery(webhook, receiver,
     assert [m.to for m in mail.outbox] == [["ops@example.com"]]
 
     # The disabled webhook receives nothing more.
-    with transaction.atomic():
+    with committed():
         emit("contact.updated", data={"id": 43})
     assert Delivery.objects.count() == 1
     assert len(receiver.requests) == 1
@@ -459,6 +471,7 @@ def test_a_duplicate_task_for_a_finished_delivery_sends_nothing(webhook, receive
     assert Delivery.objects.get(pk=delivery.pk).attempt_count == 1
 
 
+@pytest.mark.django_db(transaction=True)
 def test_concurrent_tasks_for_one_delivery_send_it_once(webhook, receiver, monkeypatch):
     monkeypatch.setattr(services, "deliveries_enqueue", lambda **kwargs: 0)
     delivery = deliver()
@@ -486,7 +499,7 @@ def test_concurrent_tasks_for_one_delivery_send_it_once(webhook, receiver, monke
 
 
 def test_a_task_for_a_disabled_webhook_cancels_the_delivery(webhook, receiver):
-    with transaction.atomic():
+    with committed():
         event = emit("contact.updated", data={"id": 1})
         Webhook.objects.filter(pk=webhook.pk).update(enabled=False)
 
