@@ -15,5 +15,5 @@ def deliveries_sweep() -> int:
 
 
 def retention_purge() -> dict:
-    """Delete log rows older than WEBHOOKS['RETENTION_DAYS'] (periodic schedule)."""
-    return services.retention_purge()
+    """Delete log rows older than WEBHOOKS['RETENTION_DAYS'] (periodic schedule), in slices."""
+    return services.retention_purge_slice()
