@@ -153,7 +153,9 @@ class Writer(threading.Thread):
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--attempts", type=int, default=1_000_000, help="old attempts to purge")
     parser.add_argument("--per-delivery", type=int, default=2, help="attempts per old delivery")
     parser.add_argument("--recent", type=int, default=20_000, help="recent events (kept)")
