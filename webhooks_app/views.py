@@ -155,7 +155,7 @@ def webhook_list(request):
 
 @console_view("add_webhook", methods=("GET", "POST"))
 def webhook_create(request):
-    form = WebhookForm(request.POST or None)
+    form = WebhookForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             webhook = services.webhook_create(actor=request.user, **form.service_fields())
@@ -180,7 +180,7 @@ def webhook_update(request, pk):
     webhook = get_object_or_404(Webhook, pk=pk)
     # The form works on a copy: a rejected submission must not show its values
     # as the webhook's name in the page header.
-    form = WebhookForm(request.POST or None, instance=copy.copy(webhook))
+    form = WebhookForm(request.POST if request.method == "POST" else None, instance=copy.copy(webhook))
     if request.method == "POST" and form.is_valid():
         try:
             services.webhook_update(webhook=webhook, actor=request.user, **form.service_fields())

@@ -12,10 +12,6 @@ import pytest
 
 from tests.conftest import IN_CI
 
-# Playwright's sync API runs an event loop in this thread, and Django refuses ORM
-# calls from a thread with a running loop unless told that this is intended.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -30,19 +26,33 @@ CHROMIUM_ARGS = [
 PASSWORD = "browser-pw"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium():
+    """One Chromium per module; Playwright's event loop stops with it.
+
+    Playwright's sync API keeps an event loop running in this thread, and Django
+    refuses ORM calls from a thread with a running loop unless told that this is
+    intended: DJANGO_ALLOW_ASYNC_UNSAFE is set only while the loop runs.
+    """
     if not Path(CHROMIUM).exists():
         if IN_CI:
             pytest.fail(f"Chromium is missing at {CHROMIUM}; CI requires it", pytrace=False)
         pytest.skip(f"Chromium is missing at {CHROMIUM} (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     playwright = sync_playwright().start()
-    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-    yield browser
-    browser.close()
-    playwright.stop()
+    try:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+    finally:
+        playwright.stop()
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 @pytest.fixture
