@@ -43,5 +43,8 @@ test: lint
 	  TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest -m "not browser" $(PYTEST_ARGS); \
 	else echo "PostgreSQL is unreachable: skipped the PostgreSQL run (CI requires it)"; fi
 
+screenshots: install
+	UPDATE_SCREENSHOTS=1 $(BIN)/pytest -m browser -p no:cacheprovider
+
 clean:
 	rm -rf $(VENV) db.sqlite3 .pytest_cache .coverage
