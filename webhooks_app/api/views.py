@@ -56,8 +56,11 @@ class WebhooksAPIMixin:
         return serializer.validated_data
 
     def api_event_context(self):
-        """Events emitted by an API request name the API user (token requests are
-        authenticated by DRF after the middleware has run, so it cannot)."""
+        """The event context of an API request: the API user as actor, "api" as source.
+
+        EventContextMiddleware cannot name a token user: DRF authenticates tokens
+        in the view, after the middleware has run.
+        """
         return event_context(source="api", actor=self.request.user.get_username())
 
 
