@@ -181,6 +181,8 @@ def test_attempt_log_keeps_the_request_with_secrets_redacted(make_webhook, recei
     assert attempt.request_body == request.body.decode()
     assert attempt.request_headers["webhook-id"] == delivery.event_id
     assert attempt.request_headers["X-Webhook-Attempt"] == "1"
+    assert attempt.request_headers["User-Agent"] == request.headers["User-Agent"]
+    assert attempt.request_headers["Content-Type"] == "application/json"
     stored = json.dumps(attempt.request_headers)
     assert "secret-api-key-9876" not in stored
     assert attempt.request_headers["X-API-Key"].endswith("9876")

@@ -216,6 +216,8 @@ def delivery_request(*, delivery: Delivery, number: int, timestamp: int | None =
         keys.append(webhook.previous_secret)
     headers = {
         "Content-Type": content_type,
+        # Also set by transport; here so that the Attempt log shows every header sent.
+        "User-Agent": transport.USER_AGENT,
         "webhook-id": event.id,
         "webhook-timestamp": str(timestamp),
         "webhook-signature": signing.standard_signature(
