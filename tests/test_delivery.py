@@ -511,6 +511,20 @@ def test_a_task_for_a_disabled_webhook_cancels_the_delivery(webhook, receiver):
     assert receiver.requests == []
 
 
+def test_a_test_event_reaches_a_disabled_webhook(make_webhook, receiver):
+    webhook = make_webhook(receiver.url, enabled=False)
+
+    with committed():
+        delivery = services.webhook_send_test(webhook=webhook)
+
+    [request] = receiver.wait_for(1)
+    payload = request.verify(webhook.secret)
+    assert payload["event_type"] == "webhook.test"
+    assert payload["data"]["webhook"] == {"id": webhook.pk, "name": webhook.name}
+    assert Delivery.objects.get(pk=delivery.pk).status == Delivery.Status.SUCCEEDED
+    assert Webhook.objects.get(pk=webhook.pk).enabled is False
+
+
 # The sweep ----------------------------------------------------------------------------
 
 

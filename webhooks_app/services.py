@@ -184,7 +184,9 @@ def delivery_attempt(*, delivery_id: int) -> Delivery | None:
         if not delivery_claim(delivery_id=delivery_id, lease_seconds=_lease_seconds(row.webhook)):
             return None
         delivery = Delivery.objects.select_related("webhook", "event").get(pk=delivery_id)
-        if not delivery.webhook.enabled:
+        # A test event is the one thing sent to a disabled webhook: it is how an
+        # admin checks a receiver before enabling it (webhook_send_test).
+        if not delivery.webhook.enabled and delivery.event_type != TEST_EVENT:
             delivery_finish(
                 delivery=delivery,
                 status=Delivery.Status.CANCELLED,
