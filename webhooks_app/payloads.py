@@ -2,6 +2,7 @@
 
 import base64
 import json
+import re
 from datetime import UTC
 from xml.etree import ElementTree as ET
 
@@ -25,12 +26,36 @@ class WebhookJSONEncoder(DjangoJSONEncoder):
         return super().default(o)
 
 
+# json.dumps writes a NUL character as \u0000; an escaped backslash before "u0000"
+# (an even number of backslashes) is ordinary text.
+_ESCAPED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+
 def to_jsonable(value, *, what: str = "event data"):
-    """value as plain JSON types, or InvalidEventData saying what cannot be serialized."""
+    """value as strict JSON types, or InvalidEventData saying what is wrong with it.
+
+    Strict: no NaN or Infinity, no NUL character, no lone surrogate and a bounded
+    depth. Databases refuse those in JSON columns and receivers' parsers in bodies,
+    so they are caught at emit time with a message instead of a database error.
+    """
     try:
-        return json.loads(json.dumps(value, cls=WebhookJSONEncoder))
-    except (TypeError, ValueError) as exc:
+        text = json.dumps(value, cls=WebhookJSONEncoder, allow_nan=False, ensure_ascii=False)
+        text.encode("utf-8")
+    except RecursionError:
+        raise InvalidEventData(f"The {what} is nested too deeply to be serialized to JSON.") from None
+    except UnicodeEncodeError:
+        raise InvalidEventData(f"The {what} contains a lone surrogate, which is not valid text.") from None
+    except ValueError as exc:
+        if "compliant" in str(exc):
+            raise InvalidEventData(
+                f"The {what} contains NaN or Infinity, which JSON cannot carry; send null or a string."
+            ) from None
         raise InvalidEventData(f"The {what} cannot be serialized to JSON: {exc}") from exc
+    except TypeError as exc:
+        raise InvalidEventData(f"The {what} cannot be serialized to JSON: {exc}") from exc
+    if _ESCAPED_NUL.search(text):
+        raise InvalidEventData(f"The {what} contains a NUL character, which JSON columns cannot store.")
+    return json.loads(text)
 
 
 def envelope(event) -> dict:
