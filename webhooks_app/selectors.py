@@ -2,7 +2,8 @@
 
 from datetime import timedelta
 
-from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import F, Func, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from .conf import app_settings
@@ -76,19 +77,26 @@ def webhook_list(*, search: str = "") -> QuerySet[Webhook]:
 
 
 def webhook_stats_annotate(qs: QuerySet[Webhook]) -> QuerySet[Webhook]:
-    last = Delivery.objects.filter(webhook=OuterRef("pk")).order_by("-created_at", "-id")
+    """Add last_delivery_status/_at and the 24-hour succeeded/failed counts.
+
+    Correlated subqueries per webhook, not a join with GROUP BY: each count reads
+    only the last 24 hours of one webhook through the (webhook, status, -created_at)
+    index, so the cost does not grow with the whole log, the Meta ordering holds and
+    a paginator's COUNT(*) drops the subqueries.
+    """
     since = timezone.now() - timedelta(hours=24)
+    last = Delivery.objects.filter(webhook=OuterRef("pk")).order_by("-created_at", "-id")
+
+    def recent(status: str):
+        rows = Delivery.objects.filter(webhook=OuterRef("pk"), status=status, created_at__gte=since)
+        count = rows.order_by().annotate(n=Func("pk", function="COUNT")).values("n")[:1]
+        return Coalesce(Subquery(count, output_field=IntegerField()), 0)
+
     return qs.annotate(
         last_delivery_status=Subquery(last.values("status")[:1]),
         last_delivery_at=Subquery(last.values("created_at")[:1]),
-        deliveries_24h_succeeded=Count(
-            "deliveries",
-            filter=Q(deliveries__created_at__gte=since, deliveries__status=Delivery.Status.SUCCEEDED),
-        ),
-        deliveries_24h_failed=Count(
-            "deliveries",
-            filter=Q(deliveries__created_at__gte=since, deliveries__status=Delivery.Status.FAILED),
-        ),
+        deliveries_24h_succeeded=recent(Delivery.Status.SUCCEEDED),
+        deliveries_24h_failed=recent(Delivery.Status.FAILED),
     )
 
 
@@ -119,42 +127,3 @@ def delivery_get(*, pk) -> Delivery:
 
 def attempt_list(*, delivery) -> QuerySet[Attempt]:
     return Attempt.objects.filter(delivery=delivery).order_by("number", "id")
-
-
-# API helpers ------------------------------------------------------------------
-
-
-def webhook_list_indexed(*, search: str = "") -> QuerySet[Webhook]:
-    """webhook_list with its stats from webhook_stats_subqueries: cheap with a huge log."""
-    qs = Webhook.objects.all()
-    if search:
-        qs = qs.filter(Q(name__icontains=search) | Q(url__icontains=search))
-    return webhook_stats_subqueries(qs)
-
-
-def webhook_stats_subqueries(qs: QuerySet[Webhook]) -> QuerySet[Webhook]:
-    """The fields of webhook_stats_annotate, as correlated subqueries per webhook.
-
-    webhook_stats_annotate joins every delivery a webhook ever had and groups them,
-    so its cost (and that of counting its rows) grows with the whole log. Here each
-    count reads only the last 24 hours of one webhook through the (webhook, status,
-    -created_at) index, and the queryset has no GROUP BY: its Meta ordering holds and
-    a paginator's COUNT(*) drops the subqueries.
-    """
-    from django.db.models import Func, IntegerField
-    from django.db.models.functions import Coalesce
-
-    since = timezone.now() - timedelta(hours=24)
-    last = Delivery.objects.filter(webhook=OuterRef("pk")).order_by("-created_at", "-id")
-
-    def recent(status: str):
-        rows = Delivery.objects.filter(webhook=OuterRef("pk"), status=status, created_at__gte=since)
-        count = rows.order_by().annotate(n=Func("pk", function="COUNT")).values("n")[:1]
-        return Coalesce(Subquery(count, output_field=IntegerField()), 0)
-
-    return qs.annotate(
-        last_delivery_status=Subquery(last.values("status")[:1]),
-        last_delivery_at=Subquery(last.values("created_at")[:1]),
-        deliveries_24h_succeeded=recent(Delivery.Status.SUCCEEDED),
-        deliveries_24h_failed=recent(Delivery.Status.FAILED),
-    )

@@ -99,8 +99,8 @@ class WebhookViewSet(WebhooksAPIMixin, viewsets.ModelViewSet):
     @staticmethod
     def _with_stats(queryset):
         # Subqueries that read only the last 24 hours per webhook, so a huge delivery
-        # log costs nothing here (selectors.webhook_stats_subqueries).
-        return selectors.webhook_stats_subqueries(queryset).select_related("created_by", "updated_by")
+        # log costs nothing here (selectors.webhook_stats_annotate).
+        return selectors.webhook_stats_annotate(queryset).select_related("created_by", "updated_by")
 
     def _reread(self, webhook: Webhook) -> Webhook:
         """The webhook as list and detail reads show it, stats included."""
@@ -108,7 +108,7 @@ class WebhookViewSet(WebhooksAPIMixin, viewsets.ModelViewSet):
 
     def list(self, request, *args, **kwargs):
         params = self.query_params_validated()
-        queryset = selectors.webhook_list_indexed(search=params.get("search", ""))
+        queryset = selectors.webhook_list(search=params.get("search", ""))
         page = self.paginate_queryset(queryset.select_related("created_by", "updated_by"))
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
