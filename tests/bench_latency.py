@@ -190,10 +190,13 @@ def phases() -> list[tuple[str, float]]:
     for attempt in rows:
         delivery = attempt.delivery
         sent = attempt.created_at.timestamp() * 1000 - attempt.duration_ms
-        spans["save+commit to enqueue"].append(
-            (delivery.enqueued_at - delivery.event.created_at).total_seconds() * 1000
-        )
-        spans["enqueue to request"].append(sent - delivery.enqueued_at.timestamp() * 1000)
+        # enqueued_at is only written to a delivery still pending after the enqueue
+        # (a fast worker may have finished it already).
+        if delivery.enqueued_at is not None:
+            spans["save+commit to enqueue"].append(
+                (delivery.enqueued_at - delivery.event.created_at).total_seconds() * 1000
+            )
+            spans["enqueue to request"].append(sent - delivery.enqueued_at.timestamp() * 1000)
         spans["request"].append(attempt.duration_ms)
         spans["record"].append((delivery.completed_at - attempt.created_at).total_seconds() * 1000)
     return [(name, statistics.median(values)) for name, values in spans.items() if values]
