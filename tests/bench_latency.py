@@ -5,9 +5,9 @@
     .venv/bin/python tests/bench_latency.py --broker orm \\
         --database postgres://postgres@127.0.0.1:5432/webhooks_bench
 
-The script sets up its own database: a new SQLite file in a temporary folder, or
-the PostgreSQL database named by --database, which it drops (if it exists),
-creates and migrates. It starts `manage.py qcluster` (the demo settings, ORM or
+The script sets up its own database: a new SQLite file in a temporary folder
+(removed at the end), or the PostgreSQL database named by --database, which it
+drops (if it exists), creates and migrates, and leaves for inspection. It starts `manage.py qcluster` (the demo settings, ORM or
 Redis broker), a receiver on 127.0.0.1 and one webhook subscribed to
 contact.updated. Then, n times, it saves a Contact in a transaction and measures
 from just before the commit until the receiver has read the request, and prints
@@ -20,6 +20,7 @@ would show that interval rather than the typical wait.
 import argparse
 import os
 import random
+import shutil
 import signal
 import statistics
 import subprocess
@@ -141,6 +142,7 @@ def main() -> int:
             os.killpg(cluster.pid, signal.SIGKILL)
             cluster.wait(5)
         receiver.stop()
+        shutil.rmtree(workdir, ignore_errors=True)  # the SQLite file and the cluster's log
 
 
 def save(contact, transaction, i) -> float:
