@@ -163,22 +163,49 @@ def delivery_attempt(*, delivery_id: int) -> Delivery | None:
             return None
         if not delivery_claim(delivery_id=delivery_id, lease_seconds=_lease_seconds(row.webhook)):
             return None
-        delivery = Delivery.objects.select_related("webhook", "event").get(pk=delivery_id)
-        # A test event is the one thing sent to a disabled webhook: it is how an
-        # admin checks a receiver before enabling it (webhook_send_test).
-        if not delivery.webhook.enabled and delivery.event_type != TEST_EVENT:
-            delivery_finish(
-                delivery=delivery,
-                status=Delivery.Status.CANCELLED,
-                error="The webhook is disabled.",
-                uncount=True,
-            )
-            return delivery
-        _attempt_send(delivery)
+        try:
+            delivery = Delivery.objects.select_related("webhook", "event").get(pk=delivery_id)
+            # A test event is the one thing sent to a disabled webhook: it is how an
+            # admin checks a receiver before enabling it (webhook_send_test).
+            if not delivery.webhook.enabled and delivery.event_type != TEST_EVENT:
+                delivery_finish(
+                    delivery=delivery,
+                    status=Delivery.Status.CANCELLED,
+                    error="The webhook is disabled.",
+                    uncount=True,
+                )
+                return delivery
+            _attempt_send(delivery)
+        except Exception as exc:
+            return _delivery_unattemptable(delivery_id=delivery_id, exc=exc)
         wait = _inline_wait(delivery)
         if wait is None:
             return delivery
         time.sleep(wait)
+
+
+def _delivery_unattemptable(*, delivery_id: int, exc: Exception) -> Delivery | None:
+    """Follow the retry schedule for a delivery that could not even be tried.
+
+    For example a webhook secret that cannot be decrypted after a key was lost:
+    without this the lease would expire and the sweep would retry it forever.
+    """
+    logger.exception("Delivery %s could not be attempted", delivery_id)
+    delivery = Delivery.objects.filter(pk=delivery_id, status=Delivery.Status.PENDING).first()
+    if delivery is None:
+        return None
+    delivery.last_error = f"The delivery could not be attempted: {type(exc).__name__}: {exc}"[:500]
+    if delivery.attempt_count > len(app_settings.RETRY_SCHEDULE):
+        delivery_finish(delivery=delivery, status=Delivery.Status.FAILED)
+        return delivery
+    delivery.next_attempt_at = timezone.now() + timedelta(seconds=retry_delay(number=delivery.attempt_count))
+    Delivery.objects.filter(pk=delivery_id, status=Delivery.Status.PENDING).update(
+        next_attempt_at=delivery.next_attempt_at,
+        lease_until=None,
+        last_error=delivery.last_error,
+        updated_at=timezone.now(),
+    )
+    return delivery
 
 
 def _inline_wait(delivery: Delivery) -> float | None:
