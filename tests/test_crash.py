@@ -128,3 +128,38 @@ def test_postgresql_restarted_during_a_run_loses_no_event(
     received = {r.headers["webhook-id"] for r in receiver.requests}
     assert received == {e.pk for e in events}, "an event was lost"
     assert restart_seconds < 60
+
+
+def test_the_sweep_requeues_a_stale_task_only_when_the_queue_is_short(real_queue, make_webhook, settings):
+    # A task that waited longer than REQUEUE_AFTER may be lost (a crash, Redis) or
+    # just queued behind a backlog. In a backlog the sweep leaves it alone: otherwise
+    # every sweep would add a duplicate per waiting delivery and the backlog would grow.
+    from django.utils import timezone
+    from django_q.models import OrmQ
+
+    from webhooks_app import services
+
+    settings.WEBHOOKS = {**settings.WEBHOOKS, "SWEEP_BATCH": 3}
+    make_webhook("http://127.0.0.1:9/hook")
+    for i in range(5):
+        emit_one({"id": i})
+    assert OrmQ.objects.count() == 5  # queued, no cluster running
+    long_ago = timezone.now() - timezone.timedelta(hours=1)
+    Delivery.objects.update(enqueued_at=long_ago, next_attempt_at=long_ago)
+
+    assert services.deliveries_sweep() == 0
+    assert OrmQ.objects.count() == 5
+
+    # A retry that came due still gets its task, backlog or not.
+    retry = Delivery.objects.order_by("pk").first()
+    Delivery.objects.filter(pk=retry.pk).update(next_attempt_at=timezone.now())
+    assert services.deliveries_sweep() == 1
+    assert OrmQ.objects.count() == 6
+
+    # The queue drained (or was lost with a Redis restart): stale tasks come back.
+    OrmQ.objects.all().delete()
+    assert services.deliveries_sweep() == 3  # SWEEP_BATCH
+    assert services.deliveries_sweep() == 0  # 3 queued again: a backlog once more
+    OrmQ.objects.all().delete()
+    assert services.deliveries_sweep() == 1  # the last stale one (the retry's task is recent)
+    assert services.deliveries_sweep() == 0

@@ -49,15 +49,21 @@ def webhooks_for_event(*, event_type: str, data: dict) -> list[Webhook]:
     ]
 
 
-def deliveries_needing_task(*, now=None, limit: int | None = None) -> list[int]:
-    """Ids of due pending deliveries that have no live task (the sweep's work)."""
+def deliveries_needing_task(*, now=None, limit: int | None = None, stale: bool = True) -> list[int]:
+    """Ids of due pending deliveries that have no live task (the sweep's work).
+
+    With ``stale`` False, a delivery whose task was enqueued more than REQUEUE_AFTER
+    ago and has not started is not included (its task is likely still queued).
+    """
     now = now or timezone.now()
-    stale = now - timedelta(seconds=app_settings.REQUEUE_AFTER)
-    never_or_stale = (
-        Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=F("next_attempt_at")) | Q(enqueued_at__lt=stale)
-    )
+    if stale:
+        threshold = now - timedelta(seconds=app_settings.REQUEUE_AFTER)
+        is_stale = Q(enqueued_at__lt=threshold)
+    else:
+        is_stale = Q(pk__in=[])
+    never_or_stale = Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=F("next_attempt_at")) | is_stale
     lease_expired = Q(lease_until__lt=now) & (
-        Q(enqueued_at__lt=F("lease_until")) | Q(enqueued_at__lt=stale) | Q(enqueued_at__isnull=True)
+        Q(enqueued_at__lt=F("lease_until")) | is_stale | Q(enqueued_at__isnull=True)
     )
     qs = (
         Delivery.objects.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now)

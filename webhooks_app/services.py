@@ -113,9 +113,26 @@ def deliveries_enqueue(*, delivery_ids: list[int]) -> int:
 
 
 def deliveries_sweep() -> int:
-    """Enqueue due deliveries that have no live task (lost, crashed or retrying)."""
-    ids = selectors.deliveries_needing_task()
+    """Enqueue due deliveries that have no live task (lost, crashed or retrying).
+
+    A task that has waited longer than REQUEUE_AFTER is taken as lost only while the
+    broker's queue is shorter than SWEEP_BATCH: in a backlog it is most likely still
+    queued, and enqueueing it again every sweep would flood the queue with duplicates
+    (each delivery once per REQUEUE_AFTER) and slow the backlog down.
+    """
+    ids = selectors.deliveries_needing_task(stale=_queue_size() < app_settings.SWEEP_BATCH)
     return deliveries_enqueue(delivery_ids=ids) if ids else 0
+
+
+def _queue_size() -> int:
+    """Tasks waiting in the broker (0 when it cannot tell: then nothing is held back)."""
+    from django_q.brokers import get_broker
+
+    try:
+        return int(get_broker(app_settings.Q_CLUSTER_NAME).queue_size() or 0)
+    except Exception:  # noqa: BLE001 - a broker that is down must not stop the sweep
+        logger.warning("Could not read the queue size; the sweep requeues stale tasks", exc_info=True)
+        return 0
 
 
 # Delivery attempts -------------------------------------------------------------
