@@ -355,6 +355,7 @@ class Command(BaseCommand):
                     break
                 if now > deadline:
                     self.stderr.write(f"time limit reached; the cluster's log ends with:\n{cluster.tail()}")
+                    cluster.kill()  # no graceful stop: it may be in the middle of a backlog
                     break
             wall = time.monotonic() - started
             cluster.stop()
