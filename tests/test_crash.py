@@ -23,7 +23,7 @@ from webhooks_app.models import Attempt, Delivery
 pytestmark = [pytest.mark.cluster, pytest.mark.django_db(transaction=True)]
 
 REDIS_URL = "redis://127.0.0.1:6379/11"  # a database of its own: no other cluster takes our tasks
-CLUSTER_SETTINGS = {"LEASE_MARGIN": 1}
+CLUSTER_SETTINGS = {"LEASE_MARGIN": 3}
 
 
 @pytest.fixture
@@ -74,10 +74,14 @@ def test_a_cluster_killed_mid_batch_then_restarted_delivers_everything(
     # (2 workers, each holding one request).
     duplicates = len(received) - len(set(received))
     assert duplicates <= 2, (duplicates, sent_before_kill)
-    # One successful Attempt per delivery; a request cut by the kill left no
-    # Attempt row but is counted in attempt_count (counted before sending).
-    assert Attempt.objects.filter(response_status=200, error_class="").count() == 50
-    assert Attempt.objects.count() == 50
+    # Every delivery has a successful Attempt; a request cut by the kill left no
+    # Attempt row but is counted in attempt_count (counted before sending). A
+    # second successful Attempt of one delivery is only possible for a request
+    # that was also received twice (a worker outlived its lease on a loaded machine).
+    ok = Attempt.objects.filter(response_status=200, error_class="")
+    assert ok.values("delivery").distinct().count() == 50
+    assert 50 <= ok.count() <= 50 + duplicates
+    assert Attempt.objects.count() == ok.count()
     assert sum(d.attempt_count for d in deliveries) >= len(received)
 
 
