@@ -189,8 +189,8 @@ class Command(BaseCommand):
         parser.add_argument("--broker", choices=["orm", "redis"], default="orm")
         parser.add_argument(
             "--redis-url",
-            default=os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0",
-            help="Redis for --broker redis (its queue is emptied first).",
+            default="redis://127.0.0.1:6379/14",
+            help="Redis for --broker redis; its queue is emptied first, so give it a database of its own.",
         )
         parser.add_argument("--workers", type=int, default=2, help="qcluster workers.")
         parser.add_argument("--time-limit", type=float, default=1800, help="Seconds before giving up.")
