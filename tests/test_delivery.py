@@ -475,7 +475,7 @@ def test_a_duplicate_task_for_a_finished_delivery_sends_nothing(webhook, receive
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_tasks_for_one_delivery_send_it_once(webhook, receiver, monkeypatch):
-    monkeypatch.setattr(services, "deliveries_enqueue", lambda **kwargs: 0)
+    monkeypatch.setattr(services.queue, "deliveries_enqueue", lambda **kwargs: 0)
     delivery = deliver()
     monkeypatch.undo()
     receiver.default = Reply(delay=0.5)
@@ -548,7 +548,7 @@ def test_a_delivery_never_enqueued_is_delivered_by_the_sweep(webhook, receiver, 
 
 
 def test_a_delivery_whose_worker_died_is_recovered_after_its_lease(webhook, receiver, monkeypatch):
-    monkeypatch.setattr(services, "deliveries_enqueue", lambda **kwargs: 0)
+    monkeypatch.setattr(services.queue, "deliveries_enqueue", lambda **kwargs: 0)
     delivery = deliver()
     monkeypatch.undo()
     # Its task was taken from the queue by a worker that claimed the delivery and

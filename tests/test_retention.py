@@ -112,7 +112,7 @@ def test_purge_stops_at_the_time_limit_and_a_second_run_finishes(history, monkey
     # Each batch "takes" 10 s on the purge's clock.
     elapsed = [0]
     clock = types.SimpleNamespace(monotonic=lambda: elapsed[0])
-    monkeypatch.setattr(services, "time", clock)
+    monkeypatch.setattr(services.retention, "time", clock)
 
     def batch_done(name, count):
         elapsed[0] += 10
@@ -137,7 +137,7 @@ def test_the_periodic_purge_runs_in_slices_within_the_task_timeout(history, sett
         runs.append(kwargs)
         return purge(**kwargs)
 
-    monkeypatch.setattr(services, "retention_purge", counted)
+    monkeypatch.setattr(services.retention, "retention_purge", counted)
 
     tasks.retention_purge()
 
@@ -186,7 +186,7 @@ def test_a_redelivery_racing_the_delete_of_its_event_wins_and_the_purge_goes_on(
     # again: the event stays with its new delivery and the purge ends normally.
     if connection.vendor != "postgresql":
         pytest.skip("a concurrent transaction needs PostgreSQL")
-    monkeypatch.setattr(services, "deliveries_enqueue", lambda *, delivery_ids: 0)
+    monkeypatch.setattr(services.queue, "deliveries_enqueue", lambda *, delivery_ids: 0)
     a, _ = hooks
     event = add_event(40 * DAY)
     old = add_delivery(a, event, 40 * DAY)

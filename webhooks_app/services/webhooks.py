@@ -1,0 +1,157 @@
+"""Webhooks: create, update, enable or disable, rotate the secret, send a test, delete."""
+
+import logging
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.core.mail import send_mail
+from django.db.models import F
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from .. import signing
+from ..conf import app_settings
+from ..events import TEST_EVENT
+from ..models import Delivery, Webhook
+from ..signals import webhook_disabled
+from .events import event_emit
+
+logger = logging.getLogger(__name__)
+
+SECRET_OVERLAP = timedelta(hours=24)
+
+
+WEBHOOK_FIELDS = (
+    "name",
+    "description",
+    "events",
+    "notification_type",
+    "url",
+    "api_key",
+    "api_key_header",
+    "enabled",
+    "payload_format",
+    "filters",
+    "timeout",
+)
+
+
+def _actor(user):
+    return user if user is not None and getattr(user, "is_authenticated", False) else None
+
+
+def webhook_create(*, actor=None, **fields) -> Webhook:
+    """A new webhook with a fresh signing secret. Fields are validated by the caller's form."""
+    unknown = set(fields) - set(WEBHOOK_FIELDS)
+    if unknown:
+        raise TypeError(f"Unknown webhook fields: {', '.join(sorted(unknown))}")
+    webhook = Webhook(**fields, created_by=_actor(actor), updated_by=_actor(actor))
+    webhook.full_clean()
+    webhook.save()
+    return webhook
+
+
+def webhook_update(*, webhook: Webhook, actor=None, **fields) -> Webhook:
+    """Change a webhook's fields; re-enabling clears the disabled reason and failure run."""
+    unknown = set(fields) - set(WEBHOOK_FIELDS)
+    if unknown:
+        raise TypeError(f"Unknown webhook fields: {', '.join(sorted(unknown))}")
+    was_enabled = Webhook.objects.filter(pk=webhook.pk).values_list("enabled", flat=True).first()
+    for name, value in fields.items():
+        setattr(webhook, name, value)
+    if webhook.enabled and not was_enabled:
+        webhook.disabled_reason, webhook.disabled_at = "", None
+        webhook.consecutive_failures, webhook.failing_since = 0, None
+    elif not webhook.enabled and was_enabled and not webhook.disabled_at:
+        webhook.disabled_at = timezone.now()
+        webhook.disabled_reason = "Disabled by a user."
+    webhook.updated_by = _actor(actor) or webhook.updated_by
+    webhook.full_clean()
+    webhook.save()
+    return webhook
+
+
+def webhook_set_enabled(*, webhook: Webhook, enabled: bool, actor=None) -> Webhook:
+    return webhook_update(webhook=webhook, enabled=enabled, actor=actor)
+
+
+def webhook_delete(*, webhook: Webhook) -> None:
+    """Delete a webhook with its deliveries and attempts (events stay for others)."""
+    webhook.delete()
+
+
+def webhook_secret_rotate(*, webhook: Webhook, actor=None) -> Webhook:
+    """A new signing secret; the old one keeps signing for 24 h so receivers can switch."""
+    webhook.previous_secret = webhook.secret
+    webhook.previous_secret_expires_at = timezone.now() + SECRET_OVERLAP
+    webhook.secret = signing.secret_generate()
+    webhook.updated_by = _actor(actor) or webhook.updated_by
+    webhook.save(
+        update_fields=[
+            "secret",
+            "previous_secret",
+            "previous_secret_expires_at",
+            "updated_by",
+            "updated_at",
+        ]
+    )
+    return webhook
+
+
+def webhook_send_test(*, webhook: Webhook, actor=None) -> Delivery:
+    """Emit ``webhook.test`` to this webhook only (enabled or not) and return the delivery."""
+    context = {"source": "test"}
+    if _actor(actor):
+        context["actor"] = actor.get_username()
+    data = {"webhook": {"id": webhook.pk, "name": webhook.name}, "message": "This is a test event."}
+    event = event_emit(event_type=TEST_EVENT, data=data, context=context, webhooks=[webhook])
+    return Delivery.objects.select_related("webhook", "event").get(event=event, webhook=webhook)
+
+
+def webhook_disable(*, webhook: Webhook, reason: str) -> None:
+    """Disable a webhook on the app's own decision, notify staff and send a signal."""
+    changed = Webhook.objects.filter(pk=webhook.pk, enabled=True).update(
+        enabled=False, disabled_reason=reason[:255], disabled_at=timezone.now()
+    )
+    webhook.enabled, webhook.disabled_reason = False, reason[:255]
+    if not changed:
+        return
+    logger.warning("Webhook %s (%s) disabled: %s", webhook.pk, webhook.name, reason)
+    webhook_disabled.send(sender=Webhook, webhook=webhook, reason=reason)
+    recipients = list(
+        get_user_model()
+        .objects.filter(is_staff=True, is_active=True)
+        .exclude(email="")
+        .values_list("email", flat=True)
+    )
+    if recipients:
+        try:
+            send_mail(
+                subject=f"Webhook disabled: {webhook.name}",
+                message=f"The webhook {webhook.name} ({webhook.url}) was disabled.\n\n{reason}\n\n"
+                "Re-enable it in Settings -> Webhook Settings once the receiver works again.",
+                from_email=None,
+                recipient_list=recipients,
+                fail_silently=True,
+            )
+        except Exception:  # noqa: BLE001 - a mail problem must not break delivery
+            logger.exception("Could not email staff about disabled webhook %s", webhook.pk)
+
+
+def _webhook_failure_count(webhook: Webhook) -> None:
+    now = timezone.now()
+    Webhook.objects.filter(pk=webhook.pk).update(
+        consecutive_failures=F("consecutive_failures") + 1,
+        failing_since=Coalesce(F("failing_since"), now),
+    )
+    limit = app_settings.AUTO_DISABLE_FAILURES
+    if not limit:
+        return
+    state = Webhook.objects.filter(pk=webhook.pk).values("consecutive_failures", "failing_since").first()
+    span = timedelta(days=float(app_settings.AUTO_DISABLE_AFTER_DAYS or 0))
+    if state and state["consecutive_failures"] >= limit and state["failing_since"] <= now - span:
+        webhook_disable(
+            webhook=webhook,
+            reason=f"{state['consecutive_failures']} deliveries in a row failed since "
+            f"{state['failing_since']:%Y-%m-%d %H:%M} UTC.",
+        )
