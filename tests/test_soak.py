@@ -1,6 +1,7 @@
 """The soak command in a small size: a real qcluster SIGKILLed and restarted, a failing receiver, 0 lost.
 
-The full size (10,000 events x 2 webhooks on PostgreSQL) is run by hand:
+The full size (10,000 events x 2 webhooks on PostgreSQL) is run by hand from the
+repository (the command belongs to the demo project, config/contacts, not to the wheel):
 ``DATABASE_URL=postgres://... python manage.py webhooks_soak --events 10000 --fresh-db``.
 """
 

@@ -7,6 +7,9 @@ unique deliveries by (webhook, webhook-id). The command emits the events, starts
 one ``--kills`` times as deliveries progress, sweeps as the periodic sweep would,
 waits until every delivery is final (or the time limit), then prints the figures
 and exits non-zero when a delivery was lost.
+
+A command of the demo project, run from the repository (`python manage.py
+webhooks_soak`): a test harness, so it is not shipped in the webhooks_app wheel.
 """
 
 import contextlib
