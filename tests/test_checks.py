@@ -1,13 +1,23 @@
-"""System checks: each misconfiguration of WEBHOOKS is reported with its stable id."""
+"""System checks: each misconfiguration of WEBHOOKS or of the host project is reported with its stable id."""
+
+import re
+import sys
+import types
+import warnings
+from collections import Counter
+from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
+from django.conf import settings as django_settings
 from django.core.checks import Error, Warning
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import override_settings
+from django.urls import include, path
 
-from webhooks_app.checks import check_settings
+import webhooks_app.checks
+from webhooks_app.checks import check_host_project, check_included_urls, check_settings
 
 
 def ids(**webhooks):
@@ -59,7 +69,7 @@ def test_declared_event_types(events, expected):
 @pytest.mark.parametrize(
     ("models", "expected"),
     [
-        (["contacts.Contact"], ["webhooks_app.E003"]),
+        (["contacts.Contact"], ["webhooks_app.E009"]),
         ({"contacts.Nope": {}}, ["webhooks_app.E003"]),
         ({"nolabel": {}}, ["webhooks_app.E003"]),
         ({"contacts.Contact": ["created"]}, ["webhooks_app.E004"]),
@@ -159,3 +169,212 @@ def test_manage_py_check_fails_on_an_error():
     ):
         call_command("check")
     assert "webhooks_app.E020" in str(info.value)
+
+
+def test_every_check_id_is_unique():
+    """One id, one message: ids are looked up by people and silenced by SILENCED_SYSTEM_CHECKS."""
+    source = Path(webhooks_app.checks.__file__).read_text()
+    used = Counter(re.findall(r"webhooks_app\.[EW]\d{3}", source))
+    assert len(used) >= 30
+    assert [check_id for check_id, count in used.items() if count > 1] == []
+    # ...and each is a string literal given to a message, not a mention in a comment.
+    assert Counter(re.findall(r'"(webhooks_app\.[EW]\d{3})"', source)) == used
+
+
+# The host project: django-q2, the database, the URLs included.
+
+
+def host_ids(**overrides) -> list[str]:
+    with override_settings(**overrides):
+        return sorted({m.id for m in check_host_project()})
+
+
+def url_ids(**overrides) -> list[str]:
+    with override_settings(**overrides):
+        return sorted({m.id for m in check_included_urls()})
+
+
+def without(setting: str, *names: str) -> list[str]:
+    return [name for name in getattr(django_settings, setting) if name not in names]
+
+
+def urlconf(*patterns) -> types.ModuleType:
+    """A ROOT_URLCONF made on the fly, as a host project's urls.py."""
+    module = types.ModuleType("host_urls")
+    module.urlpatterns = list(patterns)
+    return module
+
+
+CONSOLE_ONLY = urlconf(
+    path("accounts/", include("django.contrib.auth.urls")),  # LOGIN_URL "login"
+    path("settings/webhooks/", include("webhooks_app.urls")),
+)
+API_ONLY = urlconf(path("api/", include("webhooks_app.api.urls")))
+NEITHER = urlconf()
+
+
+def test_the_demo_project_passes_the_host_checks():
+    assert host_ids() == []
+    assert url_ids() == []
+
+
+def test_django_q_missing_from_installed_apps():
+    assert host_ids(INSTALLED_APPS=without("INSTALLED_APPS", "django_q")) == ["webhooks_app.E050"]
+
+
+def test_q_cluster_missing(settings):
+    del settings.Q_CLUSTER
+    [error] = check_host_project()
+    assert error.id == "webhooks_app.E051" and isinstance(error, Error)
+    assert "Q_CLUSTER" in error.msg and "'orm': 'default'" in error.hint
+    settings.Q_CLUSTER = ["not", "a", "dict"]
+    assert [m.id for m in check_host_project()] == ["webhooks_app.E051"]
+
+
+def test_q_cluster_orm_names_an_unknown_database():
+    [error] = [
+        m for m in _messages(Q_CLUSTER={"name": "x", "orm": "replica"}) if m.id.startswith("webhooks_app.E05")
+    ]
+    assert error.id == "webhooks_app.E052" and "'replica'" in error.msg
+
+
+def test_q_cluster_without_a_broker_is_a_warning():
+    assert host_ids(Q_CLUSTER={"name": "x", "timeout": 120}) == ["webhooks_app.W053"]
+    assert host_ids(Q_CLUSTER={"name": "x", "redis": "redis://127.0.0.1:6379/0"}) == []
+
+
+def _messages(**overrides):
+    with override_settings(**overrides):
+        return check_host_project()
+
+
+def sqlite(options: dict) -> dict:
+    return {"ENGINE": "django.db.backends.sqlite3", "NAME": "x.sqlite3", "OPTIONS": options}
+
+
+@pytest.mark.parametrize(
+    ("databases", "expected"),
+    [
+        ({"default": sqlite({})}, ["webhooks_app.W054"]),
+        ({"default": sqlite({"transaction_mode": "DEFERRED", "timeout": 20})}, ["webhooks_app.W054"]),
+        ({"default": sqlite({"transaction_mode": "IMMEDIATE"})}, []),
+        ({"default": sqlite({"transaction_mode": "immediate"})}, []),
+        # The broker's alias is checked too.
+        ({"default": sqlite({"transaction_mode": "IMMEDIATE"}), "queue": sqlite({})}, ["webhooks_app.W054"]),
+        ({"default": {"ENGINE": "django.db.backends.postgresql", "NAME": "app"}}, []),
+    ],
+)
+def test_sqlite_without_immediate_transactions_is_a_warning(databases, expected):
+    q_cluster = {"name": "x", "orm": "queue" if "queue" in databases else "default"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "Overriding setting DATABASES can lead to unexpected behavior"
+        assert host_ids(DATABASES=databases, Q_CLUSTER=q_cluster) == expected
+
+
+def test_console_without_the_messages_framework():
+    assert url_ids(INSTALLED_APPS=without("INSTALLED_APPS", "django.contrib.messages")) == [
+        "webhooks_app.E060"
+    ]
+    middleware = without("MIDDLEWARE", "django.contrib.messages.middleware.MessageMiddleware")
+    assert url_ids(MIDDLEWARE=middleware) == ["webhooks_app.E061"]
+
+
+def test_console_without_authentication_middleware():
+    middleware = without("MIDDLEWARE", "django.contrib.auth.middleware.AuthenticationMiddleware")
+    assert url_ids(MIDDLEWARE=middleware) == ["webhooks_app.E062"]
+
+
+def test_console_checks_only_when_the_console_is_included():
+    apps = without("INSTALLED_APPS", "django.contrib.messages")
+    assert url_ids(ROOT_URLCONF=NEITHER, INSTALLED_APPS=apps) == []
+    assert url_ids(ROOT_URLCONF=API_ONLY, INSTALLED_APPS=apps) == []
+    assert url_ids(ROOT_URLCONF=CONSOLE_ONLY, INSTALLED_APPS=apps) == ["webhooks_app.E060"]
+
+
+@pytest.mark.parametrize(
+    ("login_url", "expected"),
+    [
+        ("/accounts/login/", []),  # the demo's login view
+        ("login", []),  # a URL name
+        ("admin:login", []),
+        ("/accounts/login/?next=", []),
+        ("https://sso.example.com/login", []),  # another site: not checked
+        ("/nowhere/", ["webhooks_app.W063"]),
+        ("no-such-name", ["webhooks_app.W063"]),
+    ],
+)
+def test_login_url_that_leads_nowhere_is_a_warning(login_url, expected):
+    assert url_ids(LOGIN_URL=login_url) == expected
+
+
+def test_base_template_that_cannot_be_loaded(settings):
+    assert url_ids(WEBHOOKS={**settings.WEBHOOKS, "BASE_TEMPLATE": "base.html"}) == []  # the demo's layout
+    with override_settings(WEBHOOKS={**settings.WEBHOOKS, "BASE_TEMPLATE": "mysite/layout.html"}):
+        [error] = check_included_urls()
+    assert error.id == "webhooks_app.E064" and isinstance(error, Error)
+    assert "'mysite/layout.html'" in error.msg and "title, extra_head, content and extra_js" in error.hint
+    # Checked too when the console is not included, since the setting names it.
+    assert url_ids(
+        ROOT_URLCONF=NEITHER, WEBHOOKS={**settings.WEBHOOKS, "BASE_TEMPLATE": "mysite/layout.html"}
+    ) == ["webhooks_app.E064"]
+    # Not included and not set: an API-only host need not have templates at all.
+    assert url_ids(ROOT_URLCONF=API_ONLY, TEMPLATES=[]) == []
+
+
+def test_base_template_with_a_syntax_error(settings):
+    templates = [
+        {
+            "BACKEND": "django.template.backends.django.DjangoTemplates",
+            "OPTIONS": {
+                "loaders": [
+                    ("django.template.loaders.locmem.Loader", {"mysite/layout.html": "{% block content %}"}),
+                    "django.template.loaders.app_directories.Loader",
+                ],
+            },
+        }
+    ]
+    with override_settings(
+        TEMPLATES=templates, WEBHOOKS={**settings.WEBHOOKS, "BASE_TEMPLATE": "mysite/layout.html"}
+    ):
+        [error] = check_included_urls()
+    assert error.id == "webhooks_app.E065" and "endblock" in error.msg
+
+
+def test_api_included_without_the_api_extra(monkeypatch):
+    # None in sys.modules is what Python itself treats as "cannot be imported".
+    monkeypatch.setitem(sys.modules, "rest_framework", None)
+    with override_settings(ROOT_URLCONF=API_ONLY):
+        [error] = check_included_urls()
+    assert error.id == "webhooks_app.E070" and isinstance(error, Error)
+    assert "djangorestframework" in error.msg and 'pip install "webhooks_app[api]"' in error.hint
+    # Console only: nothing about the API.
+    assert url_ids(ROOT_URLCONF=CONSOLE_ONLY) == []
+
+
+@pytest.mark.parametrize(
+    ("app", "expected"),
+    [
+        ("rest_framework", ["webhooks_app.E071"]),
+        ("rest_framework.authtoken", ["webhooks_app.E072"]),
+        ("drf_spectacular", ["webhooks_app.E073"]),
+    ],
+)
+def test_api_included_without_its_apps(app, expected):
+    assert url_ids(INSTALLED_APPS=without("INSTALLED_APPS", app)) == expected
+    assert url_ids(ROOT_URLCONF=CONSOLE_ONLY, INSTALLED_APPS=without("INSTALLED_APPS", app)) == []
+
+
+def test_api_included_without_drf_spectacular_as_schema_class(settings):
+    rest_framework = {**settings.REST_FRAMEWORK}
+    del rest_framework["DEFAULT_SCHEMA_CLASS"]  # DRF's own default
+    with override_settings(REST_FRAMEWORK=rest_framework):
+        [error] = check_included_urls()
+    assert error.id == "webhooks_app.E074" and "drf_spectacular.openapi.AutoSchema" in error.hint
+    subclass = "webhooks_app.api.schema.WebhooksAutoSchema"
+    assert url_ids(REST_FRAMEWORK={**rest_framework, "DEFAULT_SCHEMA_CLASS": subclass}) == []
+    assert url_ids(ROOT_URLCONF=CONSOLE_ONLY, REST_FRAMEWORK=rest_framework) == []
+
+
+def test_a_broken_urlconf_is_left_to_djangos_own_check():
+    broken = types.ModuleType("broken_urls")  # no urlpatterns at all
+    assert url_ids(ROOT_URLCONF=broken) == []

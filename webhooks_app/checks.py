@@ -1,5 +1,12 @@
-"""System checks for the WEBHOOKS setting (ids webhooks_app.E0xx / W0xx)."""
+"""System checks (ids webhooks_app.E0xx / W0xx): the WEBHOOKS setting and the host project.
 
+Ids are stable and unique: a test parses this file and fails on an id used for
+two different messages. Ranges: E001-E009 the setting and its models, E01x event
+types, E02x numbers, E03x destinations, E04x encryption keys, E05x/W05x django-q2
+and the database, E06x/W06x the console, E07x the REST API.
+"""
+
+import importlib.util
 import ipaddress
 
 from django.apps import apps
@@ -64,7 +71,7 @@ def _check_events(events):
 def _check_models(models):
     errors = []
     if not isinstance(models, dict):
-        return [Error("WEBHOOKS['MODELS'] must map model labels to watch options.", id="webhooks_app.E003")]
+        return [Error("WEBHOOKS['MODELS'] must map model labels to watch options.", id="webhooks_app.E009")]
     for label, spec in models.items():
         try:
             model = apps.get_model(label)
@@ -260,3 +267,265 @@ def _check_encryption():
                 )
             )
     return errors
+
+
+# The host project: what the README's "Install into an existing project" asks for.
+# Each is a mistake a newcomer can make that would otherwise surface as a crash at
+# request time, a delivery that never leaves, or "database is locked".
+
+# django-q2's broker keys (django_q.conf.Conf); without any, it uses Redis on localhost.
+Q_BROKER_KEYS = ("orm", "redis", "django_redis", "disque_nodes", "iron_mq", "sqs", "mongo", "broker_class")
+CONSOLE_URLCONF = "webhooks_app.urls"
+API_URLCONF = "webhooks_app.api.urls"
+# What the [api] extra installs, by import name.
+API_PACKAGES = {"rest_framework": "djangorestframework", "drf_spectacular": "drf-spectacular"}
+
+
+@register(Tags.compatibility)
+def check_host_project(app_configs=None, **kwargs):
+    """django-q2 and the database: installed, configured, and usable by several processes."""
+    errors = []
+    if not apps.is_installed("django_q"):
+        errors.append(
+            Error(
+                "'django_q' is not in INSTALLED_APPS: deliveries are sent by django-q2 tasks, "
+                "whose tables and schedules it provides.",
+                hint="Add 'django_q' to INSTALLED_APPS and run `python manage.py qcluster`.",
+                id="webhooks_app.E050",
+            )
+        )
+    q_cluster = getattr(settings, "Q_CLUSTER", None)
+    if not isinstance(q_cluster, dict):
+        errors.append(
+            Error(
+                "The Q_CLUSTER setting is missing." if q_cluster is None else "Q_CLUSTER must be a dict.",
+                hint="Set Q_CLUSTER, e.g. {'name': 'webhooks', 'orm': 'default', 'timeout': 120, "
+                "'retry': 300} (see the README's install section).",
+                id="webhooks_app.E051",
+            )
+        )
+        q_cluster = {}
+    orm = q_cluster.get("orm")
+    if orm is not None and orm not in settings.DATABASES:
+        errors.append(
+            Error(
+                f"Q_CLUSTER['orm'] is {orm!r}, which is not a database alias in DATABASES.",
+                hint="Name a key of DATABASES, usually 'default'.",
+                id="webhooks_app.E052",
+            )
+        )
+    if q_cluster and not any(q_cluster.get(key) for key in Q_BROKER_KEYS):
+        errors.append(
+            Warning(
+                "Q_CLUSTER names no broker, so django-q2 uses Redis on localhost:6379.",
+                hint="Set Q_CLUSTER['orm'] = 'default' (no server needed) or Q_CLUSTER['redis'].",
+                id="webhooks_app.W053",
+            )
+        )
+    for alias in dict.fromkeys(["default", orm if isinstance(orm, str) else "default"]):
+        database = settings.DATABASES.get(alias) or {}
+        mode = str((database.get("OPTIONS") or {}).get("transaction_mode", "")).upper()
+        if database.get("ENGINE", "").endswith("sqlite3") and mode != "IMMEDIATE":
+            errors.append(
+                Warning(
+                    f"DATABASES[{alias!r}] is SQLite without OPTIONS['transaction_mode'] = 'IMMEDIATE': "
+                    "a qcluster and the web server writing at once get 'database is locked'.",
+                    hint="Set DATABASES[...]['OPTIONS'] = {'transaction_mode': 'IMMEDIATE', 'timeout': 20}.",
+                    id="webhooks_app.W054",
+                )
+            )
+    return errors
+
+
+@register(Tags.urls)
+def check_included_urls(app_configs=None, **kwargs):
+    """What the console's and the API's URLs need, when the host includes them."""
+    included = included_urlconfs()
+    errors = []
+    if CONSOLE_URLCONF in included:
+        errors += _check_console()
+    if CONSOLE_URLCONF in included or "BASE_TEMPLATE" in (_user_settings() or {}):
+        errors += _check_base_template()
+    if API_URLCONF in included:
+        errors += _check_api()
+    return errors
+
+
+def included_urlconfs() -> set[str]:
+    """Module names of every URLconf the project's ROOT_URLCONF includes (itself too)."""
+    from django.urls import URLResolver, get_resolver
+
+    found: set[str] = set()
+
+    def walk(resolver, depth=0):
+        try:
+            module = resolver.urlconf_module
+            patterns = resolver.url_patterns
+        except Exception:  # noqa: BLE001 - a broken URLconf is reported by Django's own URL check
+            return
+        if getattr(module, "__name__", None):
+            found.add(module.__name__)
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver) and depth < 20:
+                walk(pattern, depth + 1)
+
+    if getattr(settings, "ROOT_URLCONF", None):
+        walk(get_resolver())
+    return found
+
+
+def _check_console():
+    errors = []
+    if not apps.is_installed("django.contrib.messages"):
+        errors.append(
+            Error(
+                "The console's URLs are included but 'django.contrib.messages' is not in INSTALLED_APPS: "
+                "every change in the console ends with a message.",
+                hint="Add 'django.contrib.messages' to INSTALLED_APPS, its middleware to MIDDLEWARE and "
+                "its context processor to TEMPLATES.",
+                id="webhooks_app.E060",
+            )
+        )
+    if "django.contrib.messages.middleware.MessageMiddleware" not in settings.MIDDLEWARE:
+        errors.append(
+            Error(
+                "The console's URLs are included but MessageMiddleware is not in MIDDLEWARE: every "
+                "change in the console would fail with MessageFailure.",
+                hint="Add 'django.contrib.messages.middleware.MessageMiddleware' to MIDDLEWARE, after "
+                "SessionMiddleware.",
+                id="webhooks_app.E061",
+            )
+        )
+    if "django.contrib.auth.middleware.AuthenticationMiddleware" not in settings.MIDDLEWARE:
+        errors.append(
+            Error(
+                "The console's URLs are included but AuthenticationMiddleware is not in MIDDLEWARE: "
+                "the console is for logged-in staff only.",
+                hint="Add 'django.contrib.auth.middleware.AuthenticationMiddleware' to MIDDLEWARE.",
+                id="webhooks_app.E062",
+            )
+        )
+    errors += _check_login_url()
+    return errors
+
+
+def _check_login_url():
+    """Anonymous visitors of the console are sent to LOGIN_URL: it should lead somewhere."""
+    from django.urls import NoReverseMatch, Resolver404, resolve, reverse
+
+    login_url = str(settings.LOGIN_URL)
+    if "://" in login_url or login_url.startswith("//"):
+        return []  # another site (single sign-on): nothing to check here
+    try:
+        if login_url.startswith("/"):
+            resolve(login_url.split("?", 1)[0])
+        else:
+            reverse(login_url)
+    except (Resolver404, NoReverseMatch):
+        return [
+            Warning(
+                f"LOGIN_URL is {login_url!r}, which no URL pattern of this project matches: anonymous "
+                "visitors of the console are sent to a page that does not exist.",
+                hint="Route a login view there (e.g. path('accounts/', include('django.contrib.auth.urls'))) "
+                "or set LOGIN_URL to your login page, e.g. 'admin:login'.",
+                id="webhooks_app.W063",
+            )
+        ]
+    except Exception:  # noqa: BLE001 - a broken URLconf is reported by Django's own URL check
+        return []
+    return []
+
+
+def _check_base_template():
+    from django.template import TemplateDoesNotExist, TemplateSyntaxError
+    from django.template.loader import get_template
+
+    name = app_settings.BASE_TEMPLATE
+    try:
+        get_template(name)
+    except TemplateDoesNotExist:
+        return [
+            Error(
+                f"WEBHOOKS['BASE_TEMPLATE'] is {name!r}, which no template loader finds: every console "
+                "page would fail.",
+                hint="Name a template of your project (it must define the blocks title, extra_head, "
+                "content and extra_js), or leave the key out to use 'webhooks_app/base.html'.",
+                id="webhooks_app.E064",
+            )
+        ]
+    except (TemplateSyntaxError, TypeError, ValueError) as exc:
+        return [
+            Error(
+                f"WEBHOOKS['BASE_TEMPLATE'] {name!r} cannot be loaded: {exc}",
+                id="webhooks_app.E065",
+            )
+        ]
+    return []
+
+
+def api_packages_missing() -> list[str]:
+    """The packages of the [api] extra that cannot be imported (their pip names)."""
+
+    def importable(module: str) -> bool:
+        try:
+            return importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            return False
+
+    return [package for module, package in API_PACKAGES.items() if not importable(module)]
+
+
+def _check_api():
+    missing = api_packages_missing()
+    if missing:
+        return [
+            Error(
+                "webhooks_app.api.urls is included but the REST API's packages are not installed: "
+                + ", ".join(missing)
+                + ". Its URLs are left out until they are.",
+                hint='pip install "webhooks_app[api]", or remove include("webhooks_app.api.urls").',
+                id="webhooks_app.E070",
+            )
+        ]
+    errors = [
+        Error(
+            f"webhooks_app.api.urls is included but {app!r} is not in INSTALLED_APPS: {why}.",
+            hint=f"Add {app!r} to INSTALLED_APPS{then}.",
+            id=check_id,
+        )
+        for app, why, then, check_id in (
+            ("rest_framework", "Django REST Framework runs the API", "", "webhooks_app.E071"),
+            (
+                "rest_framework.authtoken",
+                "the API authenticates with tokens (Authorization: Token <key>)",
+                " and run migrate",
+                "webhooks_app.E072",
+            ),
+            ("drf_spectacular", "it serves the API's schema and docs", "", "webhooks_app.E073"),
+        )
+        if not apps.is_installed(app)
+    ]
+    if apps.is_installed("rest_framework") and apps.is_installed("drf_spectacular"):
+        errors += _check_schema_class()
+    return errors
+
+
+def _check_schema_class():
+    """drf-spectacular documents the API; its decorators build on DEFAULT_SCHEMA_CLASS."""
+    from drf_spectacular.openapi import AutoSchema
+    from rest_framework.settings import api_settings
+
+    try:
+        schema_class = api_settings.DEFAULT_SCHEMA_CLASS
+    except ImportError as exc:
+        schema_class = exc
+    if isinstance(schema_class, type) and issubclass(schema_class, AutoSchema):
+        return []
+    return [
+        Error(
+            "webhooks_app.api.urls is included but REST_FRAMEWORK['DEFAULT_SCHEMA_CLASS'] is not "
+            "drf-spectacular's AutoSchema: /api/schema/ and /api/docs/ would fail.",
+            hint="Set REST_FRAMEWORK['DEFAULT_SCHEMA_CLASS'] = 'drf_spectacular.openapi.AutoSchema'.",
+            id="webhooks_app.E074",
+        )
+    ]

@@ -1,20 +1,28 @@
 """The REST API's URLs (namespace webhooks_api); the demo project mounts them at /api/."""
 
 from django.urls import path
-from rest_framework.routers import SimpleRouter
 
-from . import views
+from ..checks import api_packages_missing
 
 app_name = "webhooks_api"
 
-router = SimpleRouter()
-router.register("webhooks", views.WebhookViewSet, basename="webhook")
-router.register("deliveries", views.DeliveryViewSet, basename="delivery")
-router.register("event-types", views.EventTypeViewSet, basename="event-type")
-router.register("events", views.EventViewSet, basename="event")
+# Without the [api] extra this URLconf is empty instead of an ImportError at start-up:
+# the system check webhooks_app.E070 then says what to install.
+urlpatterns = []
 
-urlpatterns = [
-    *router.urls,
-    path("schema/", views.SchemaView.as_view(), name="schema"),
-    path("docs/", views.DocsView.as_view(), name="docs"),
-]
+if not api_packages_missing():
+    from rest_framework.routers import SimpleRouter
+
+    from . import views
+
+    router = SimpleRouter()
+    router.register("webhooks", views.WebhookViewSet, basename="webhook")
+    router.register("deliveries", views.DeliveryViewSet, basename="delivery")
+    router.register("event-types", views.EventTypeViewSet, basename="event-type")
+    router.register("events", views.EventViewSet, basename="event")
+
+    urlpatterns = [
+        *router.urls,
+        path("schema/", views.SchemaView.as_view(), name="schema"),
+        path("docs/", views.DocsView.as_view(), name="docs"),
+    ]
