@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint install migrate screenshots clean
+.PHONY: run test lint install migrate screenshots clean bench
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) is required"; exit 1; }
@@ -42,6 +42,11 @@ test: lint
 	  echo "== the suite on PostgreSQL =="; \
 	  TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest -m "not browser" $(PYTEST_ARGS); \
 	else echo "PostgreSQL is unreachable: skipped the PostgreSQL run (CI requires it)"; fi
+
+# The performance benchmark (issue 8): prints tables, asserts nothing. It sets up its
+# own database, Redis db 13, receiver and clusters. BENCH_ARGS=--quick for a short run.
+bench: install
+	$(PY) -m tests.bench.webhooks_bench $(BENCH_ARGS)
 
 screenshots: install
 	UPDATE_SCREENSHOTS=1 $(BIN)/pytest -m browser -p no:cacheprovider
