@@ -28,6 +28,15 @@ def require_service(name: str, host: str, port: int):
     pytest.skip(f"{name} at {host}:{port} is unreachable")
 
 
+@pytest.fixture(autouse=True)
+def fresh_subscriptions():
+    """Each test starts without this process' cached subscriptions (a rolled-back
+    test leaves webhooks behind in the cache that no signal reports)."""
+    from webhooks_app.selectors import subscriptions
+
+    subscriptions.clear()
+
+
 @pytest.fixture
 def receiver():
     r = Receiver().start()

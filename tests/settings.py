@@ -34,8 +34,8 @@ Q_CLUSTER = {
     **Q_CLUSTER,
     "sync": os.environ.get("Q_SYNC", "1") == "1",
     "workers": 2,
-    "timeout": 60,
-    "retry": 120,
+    "timeout": 120,
+    "retry": 300,
 }
 
 WEBHOOKS = {
@@ -43,7 +43,7 @@ WEBHOOKS = {
     "ALLOWED_DESTINATIONS": ["127.0.0.1", "::1"],
     "RETRY_SCHEDULE": [1, 2, 3, 4, 5],
     "RETRY_JITTER": 0,
-    "INLINE_RETRY_MAX_DELAY": 0,
+    "DRAIN_SECONDS": 5,
     "TIMEOUT": 5,
 }
 

@@ -223,3 +223,16 @@ def test_redeliver_makes_a_new_pending_delivery_of_the_same_event(admin_api, pub
     assert body["status"] == "pending" and body["attempt_count"] == 0
     failed.refresh_from_db()
     assert failed.status == Delivery.Status.FAILED
+
+
+def test_a_pending_delivery_cannot_be_redelivered(admin_api, public_webhook):
+    """As in the console: the rule is services.delivery_redeliver's; the API answers 409."""
+    pending = make_delivery(public_webhook, status=Delivery.Status.PENDING, attempts=1)
+
+    response = admin_api.post(f"/api/deliveries/{pending.pk}/redeliver/")
+
+    assert response.status_code == 409
+    assert response.json() == {
+        "detail": "This delivery is still being attempted; redeliver it once it has finished."
+    }
+    assert Delivery.objects.count() == 1

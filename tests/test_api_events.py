@@ -118,7 +118,10 @@ def test_deeply_nested_data_is_refused(admin_api):
     response = admin_api.post(EMIT, body, format="json")
 
     assert response.status_code == 400
-    assert "Nested more than" in response.json()["data"][0]
+    # The same strict-JSON check (payloads.to_jsonable) and message as emit().
+    assert response.json()["data"] == [
+        "The event data is nested too deeply: at most 32 levels of objects and lists."
+    ]
 
 
 def test_payload_over_the_size_limit_is_a_400_from_the_service(admin_api, make_webhook, settings):

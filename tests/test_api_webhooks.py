@@ -121,6 +121,56 @@ def test_detail_shows_last_delivery_and_24h_success_rate(admin_api, public_webho
     assert listed["success_rate_24h"] == 0.75 and listed["last_delivery_status"] == "pending"
 
 
+@pytest.mark.parametrize(
+    ("search", "message"),
+    [
+        ("nul\x00", "Null characters are not allowed."),
+        ("x" * 201, "Ensure this value has at most 200 characters (it has 201)."),
+    ],
+)
+def test_a_search_the_database_cannot_take_is_a_400(admin_api, public_webhook, search, message):
+    """The console's cleaning of the same parameter (webhooks_app.params), with the same message."""
+    response = admin_api.get(LIST, {"search": search})
+
+    assert response.status_code == 400
+    assert response.json() == {"search": [message]}
+
+
+def test_list_and_detail_decrypt_only_the_api_key_hint(admin_api, make_webhook, monkeypatch):
+    from webhooks_app import crypto, services
+
+    for i in range(3):
+        webhook = make_webhook(PUBLIC_URL, name=f"Hook {i}", api_key=f"key-{i}-123456")
+        services.webhook_secret_rotate(webhook=webhook)
+    decrypted = []
+    real = crypto.decrypt
+    monkeypatch.setattr(crypto, "decrypt", lambda value: decrypted.append(value) or real(value))
+
+    body = admin_api.get(LIST).json()
+    assert [w["api_key_hint"][-4:] for w in body["results"]] == ["3456"] * 3
+    assert {real(token) for token in decrypted} == {f"key-{i}-123456" for i in range(3)}
+
+    decrypted.clear()
+    admin_api.get(detail(body["results"][0]["id"]))
+    assert [real(token) for token in decrypted] == ["key-0-123456"]
+
+
+def test_a_webhook_whose_secrets_cannot_be_decrypted_still_lists(admin_api, make_webhook, settings):
+    from cryptography.fernet import Fernet
+    from django.test import override_settings
+
+    make_webhook(PUBLIC_URL, name="Fine", api_key="fine-key-1234")
+    with override_settings(WEBHOOKS={**settings.WEBHOOKS, "ENCRYPTION_KEYS": [Fernet.generate_key()]}):
+        broken = make_webhook(PUBLIC_URL, name="Broken", api_key="lost-key-5678")
+
+    response = admin_api.get(LIST)
+
+    assert response.status_code == 200
+    hints = {w["name"]: w["api_key_hint"] for w in response.json()["results"]}
+    assert hints == {"Broken": "(cannot be decrypted)", "Fine": "\u2022" * 8 + "1234"}
+    assert admin_api.get(detail(broken)).json()["api_key_hint"] == "(cannot be decrypted)"
+
+
 def test_unknown_webhook_is_404(admin_api):
     assert admin_api.get(detail(999999)).status_code == 404
     assert admin_api.get("/api/webhooks/99999999999999999999999/").status_code == 404
@@ -253,6 +303,8 @@ INVALID = [
     ({"filters": ["a"]}, "filters"),
     ({"filters": "x"}, "filters"),
     ({"filters": {"a": {"nested": 1}}}, "filters"),
+    ({"filters": {"n": {"$gtee": 5}}}, "filters"),
+    ({"filters": {"$or": []}}, "filters"),
     ({"filters": {"a": []}}, "filters"),
     ({"filters": {"": 1}}, "filters"),
     ({"filters": {"a": "nul\x00"}}, "filters"),

@@ -1,4 +1,5 @@
-"""Auto-disable: a long run of failed deliveries disables a webhook, with a reason, mail and a signal.
+"""Auto-disable: a long run of failed deliveries disables a webhook, with a reason, a signal and
+(when the host opts in with NOTIFY_ON_DISABLE) a mail to staff.
 
 Deliveries run in this process (Q_CLUSTER sync) against a real receiver. With an
 empty RETRY_SCHEDULE every failed attempt is a failed delivery. Time moves by
@@ -56,7 +57,9 @@ def policy(settings):
 
 
 @pytest.fixture
-def staff(django_user_model):
+def staff(django_user_model, settings):
+    """Staff users of every kind, and the opt-in mail to them on (WEBHOOKS["NOTIFY_ON_DISABLE"])."""
+    settings.WEBHOOKS = {**settings.WEBHOOKS, "NOTIFY_ON_DISABLE": True}
     django_user_model.objects.create_user("ops", "ops@example.com", "pw", is_staff=True)
     django_user_model.objects.create_user("lead", "lead@example.com", "pw", is_staff=True)
     django_user_model.objects.create_user("gone", "gone@example.com", "pw", is_staff=True, is_active=False)
@@ -140,6 +143,22 @@ def test_disabling_twice_notifies_once(webhook, receiver, policy, staff, disable
 
     assert len(mail.outbox) == 1 and len(disabled_signals) == 1
     assert state(webhook).disabled_reason.startswith("1 deliveries in a row failed")
+
+
+def test_no_mail_unless_the_host_opts_in_the_signal_is_the_hook(
+    webhook, receiver, policy, django_user_model, disabled_signals
+):
+    """Who is told is the host's policy: by default only the webhook_disabled signal goes out."""
+    django_user_model.objects.create_user("ops", "ops@example.com", "pw", is_staff=True)
+    policy(failures=1, days=0)
+    receiver.default = Reply(500)
+
+    deliver()
+
+    hook = state(webhook)
+    assert hook.enabled is False
+    assert disabled_signals == [(Webhook, webhook.pk, hook.disabled_reason)]
+    assert mail.outbox == []
 
 
 def test_a_success_resets_the_run(webhook, receiver, policy, clock):

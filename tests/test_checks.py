@@ -98,10 +98,13 @@ def test_watched_models(models, expected):
         ("MAX_PAYLOAD_BYTES", -1, "webhooks_app.E023"),
         ("SWEEP_BATCH", 0, "webhooks_app.E023"),
         ("SWEEP_MINUTES", 0.5, "webhooks_app.E023"),
-        ("INLINE_RETRY_MAX_DELAY", "10", "webhooks_app.E024"),
+        ("RETRY_WAKEUP_HORIZON", "10", "webhooks_app.E024"),
+        ("SUBSCRIPTION_CACHE_SECONDS", -1, "webhooks_app.E024"),
+        ("CONCURRENCY", 0, "webhooks_app.E023"),
+        ("DESTINATION_CONCURRENCY", 2.5, "webhooks_app.E023"),
+        ("DRAIN_SECONDS", 0, "webhooks_app.E026"),
         ("MAX_RETRY_AFTER", -5, "webhooks_app.E024"),
         ("LEASE_MARGIN", None, "webhooks_app.E024"),
-        ("REQUEUE_AFTER", "2m", "webhooks_app.E024"),
         ("AUTO_DISABLE_AFTER_DAYS", -1, "webhooks_app.E024"),
         ("AUTO_DISABLE_FAILURES", 0, "webhooks_app.E025"),
         ("AUTO_DISABLE_FAILURES", "50", "webhooks_app.E025"),
@@ -141,14 +144,14 @@ def test_a_queue_timeout_shorter_than_a_delivery_is_a_warning(settings):
     assert len(messages) == 1 and isinstance(messages[0], Warning)
     assert "Q_CLUSTER['timeout']" in messages[0].msg
 
-    # Inline retries make a task longer too.
-    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "timeout": 15}
-    assert ids() == []
-    assert ids(INLINE_RETRY_MAX_DELAY=10) == ["webhooks_app.W001"]
+    # A drain claims for DRAIN_SECONDS, then waits for requests of up to 60 s.
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "timeout": 80, "retry": 200}
+    assert ids(DRAIN_SECONDS=5) == []
+    assert ids(DRAIN_SECONDS=30) == ["webhooks_app.W001"]
 
 
 def test_a_queue_retry_not_above_its_timeout_is_a_warning(settings):
-    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "timeout": 60, "retry": 60}
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "timeout": 120, "retry": 120}
     assert [m.id for m in check_settings()] == ["webhooks_app.W002"]
 
 

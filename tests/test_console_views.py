@@ -3,6 +3,7 @@
 import json
 import re
 from datetime import timedelta
+from html import escape
 
 import pytest
 from django.contrib.auth.models import Permission, User
@@ -13,7 +14,14 @@ from django.utils import timezone
 from webhooks_app import services
 from webhooks_app.models import Attempt, Delivery, Event, Webhook
 
-PERMISSIONS = ["view_webhook", "add_webhook", "change_webhook", "delete_webhook", "view_delivery"]
+PERMISSIONS = [
+    "view_webhook",
+    "add_webhook",
+    "change_webhook",
+    "delete_webhook",
+    "view_delivery",
+    "add_delivery",
+]
 
 
 def make_user(username, *, staff=True, perms=PERMISSIONS):
@@ -100,24 +108,27 @@ def field_errors(response, name) -> str:
 
 # Permissions -------------------------------------------------------------------------
 
-# (URL name, needs a webhook or a delivery, method, permission, status when allowed)
+# (URL name, needs a webhook or a delivery, method, permissions, status when allowed). The
+# permissions of each action are those of the API (webhooks_app.permissions): sending a
+# test or touching the secret needs view + change of the webhook, the delivery log view
+# of both, redelivering view + add of a delivery.
 PAGES = [
-    ("webhook-list", None, "get", "view_webhook", 200),
-    ("webhook-create", None, "get", "add_webhook", 200),
-    ("webhook-create", None, "post", "add_webhook", 302),
-    ("webhook-update", "webhook", "get", "change_webhook", 200),
-    ("webhook-update", "webhook", "post", "change_webhook", 302),
-    ("webhook-delete", "webhook", "get", "delete_webhook", 200),
-    ("webhook-delete", "webhook", "post", "delete_webhook", 302),
-    ("webhook-toggle", "webhook", "post", "change_webhook", 302),
-    ("webhook-test", "webhook", "post", "change_webhook", 302),
-    ("webhook-reveal-secret", "webhook", "post", "change_webhook", 200),
-    ("webhook-rotate-secret", "webhook", "get", "change_webhook", 200),
-    ("webhook-rotate-secret", "webhook", "post", "change_webhook", 302),
-    ("webhook-deliveries", "webhook", "get", "view_delivery", 200),
-    ("webhook-redeliver-failed", "webhook", "post", "change_webhook", 302),
-    ("delivery-detail", "delivery", "get", "view_delivery", 200),
-    ("delivery-redeliver", "delivery", "post", "change_webhook", 302),
+    ("webhook-list", None, "get", ("view_webhook",), 200),
+    ("webhook-create", None, "get", ("add_webhook",), 200),
+    ("webhook-create", None, "post", ("add_webhook",), 302),
+    ("webhook-update", "webhook", "get", ("change_webhook",), 200),
+    ("webhook-update", "webhook", "post", ("change_webhook",), 302),
+    ("webhook-delete", "webhook", "get", ("delete_webhook",), 200),
+    ("webhook-delete", "webhook", "post", ("delete_webhook",), 302),
+    ("webhook-toggle", "webhook", "post", ("change_webhook",), 302),
+    ("webhook-test", "webhook", "post", ("view_webhook", "change_webhook"), 302),
+    ("webhook-reveal-secret", "webhook", "post", ("view_webhook", "change_webhook"), 200),
+    ("webhook-rotate-secret", "webhook", "get", ("view_webhook", "change_webhook"), 200),
+    ("webhook-rotate-secret", "webhook", "post", ("view_webhook", "change_webhook"), 302),
+    ("webhook-deliveries", "webhook", "get", ("view_webhook", "view_delivery"), 200),
+    ("webhook-redeliver-failed", "webhook", "post", ("view_webhook", "add_delivery"), 302),
+    ("delivery-detail", "delivery", "get", ("view_delivery",), 200),
+    ("delivery-redeliver", "delivery", "post", ("view_delivery", "add_delivery"), 302),
 ]
 PAGE_IDS = [f"{method}-{name}" for name, _, method, _, _ in PAGES]
 
@@ -159,20 +170,23 @@ def test_non_staff_with_every_permission_is_forbidden(target, name, kind, method
     assert call(client, name, kind, method, target).status_code == 403
 
 
-@pytest.mark.parametrize(("name", "kind", "method", "perm", "ok"), PAGES, ids=PAGE_IDS)
-def test_staff_without_the_permission_is_forbidden(target, name, kind, method, perm, ok):
-    client = client_for(make_user("helper", perms=[p for p in PERMISSIONS if p != perm]))
-    response = call(client, name, kind, method, target)
-    assert response.status_code == 403
-    assert b"You cannot open this page" in response.content
-    webhook = Webhook.objects.get(pk=target["webhook"].pk)
-    assert (webhook.name, webhook.enabled, webhook.secret) == ("Target", True, target["webhook"].secret)
-    assert Delivery.objects.count() == 1
+@pytest.mark.parametrize(("name", "kind", "method", "perms", "ok"), PAGES, ids=PAGE_IDS)
+def test_staff_without_the_permission_is_forbidden(target, name, kind, method, perms, ok):
+    for missing in perms:
+        client = client_for(make_user(f"helper-{missing}", perms=[p for p in PERMISSIONS if p != missing]))
+        response = call(client, name, kind, method, target)
+        assert response.status_code == 403, missing
+        html = response.content.decode()
+        assert "You cannot open this page" in html
+        assert "You need the permission" in html and f"webhooks_app.{missing}" in html
+        webhook = Webhook.objects.get(pk=target["webhook"].pk)
+        assert (webhook.name, webhook.enabled, webhook.secret) == ("Target", True, target["webhook"].secret)
+        assert Delivery.objects.count() == 1
 
 
-@pytest.mark.parametrize(("name", "kind", "method", "perm", "ok"), PAGES, ids=PAGE_IDS)
-def test_staff_with_only_the_permission_is_allowed(target, name, kind, method, perm, ok):
-    client = client_for(make_user("owner", perms=[perm]))
+@pytest.mark.parametrize(("name", "kind", "method", "perms", "ok"), PAGES, ids=PAGE_IDS)
+def test_staff_with_only_the_permission_is_allowed(target, name, kind, method, perms, ok):
+    client = client_for(make_user("owner", perms=list(perms)))
     assert call(client, name, kind, method, target).status_code == ok
 
 
@@ -363,8 +377,10 @@ def test_create_disabled(console):
         ({"url": ""}, "url", "This field is required."),
         ({"name": ""}, "name", "Give the webhook a name."),
         ({"events": []}, "events", "Choose at least one event, or All events."),
-        ({"events": ["nope.never"]}, "events", "Select a valid choice."),
-        ({"filters": "[1, 2]"}, "filters", "Enter a JSON object"),
+        ({"events": ["nope.never"]}, "events", '"nope.never" is not a declared event type.'),
+        ({"filters": "[1, 2]"}, "filters", "Filters are a JSON object"),
+        ({"filters": '{"n": {"$gtee": 5}}'}, "filters", 'Filter "n": unknown operator "$gtee"'),
+        ({"filters": '{"n": {"nested": 1}}'}, "filters", '"nested" is not an operator'),
         ({"filters": "{not json"}, "filters", "Enter a valid JSON."),
         ({"timeout": "0"}, "timeout", "greater than or equal to 1"),
         ({"timeout": "61"}, "timeout", "less than or equal to 60"),
@@ -376,7 +392,7 @@ def test_create_disabled(console):
 def test_create_errors_show_next_to_the_field_and_nothing_is_saved(console, overrides, field, message):
     response = console.post(reverse("webhooks_app:webhook-create"), form_data(**overrides))
     assert response.status_code == 200
-    assert message in field_errors(response, field)
+    assert escape(message) in field_errors(response, field)
     assert "nothing was saved" in response.content.decode()
     assert Webhook.objects.count() == 0
 
@@ -629,7 +645,7 @@ def test_send_test_event_to_a_failing_receiver_says_it_will_retry(receiver, make
 
 @pytest.mark.django_db(transaction=True)
 def test_send_test_event_without_delivery_permission_returns_to_the_webhook(receiver, make_webhook):
-    client = client_for(make_user("editor", perms=["change_webhook"]))
+    client = client_for(make_user("editor", perms=["view_webhook", "change_webhook"]))
     webhook = make_webhook(receiver.url, name="Local")
     response = client.post(reverse("webhooks_app:webhook-test", args=[webhook.pk]))
     assert response["Location"] == update_url(webhook)
@@ -799,3 +815,123 @@ def test_base_template_setting_names_the_layout(console, settings):
     with override_settings(WEBHOOKS={**settings.WEBHOOKS, "BASE_TEMPLATE": "base.html"}):
         html = console.get(reverse("webhooks_app:webhook-list")).content.decode()
     assert "Acme CRM" in html and "Webhook Settings" in html
+
+
+# Filters -------------------------------------------------------------------------------
+
+
+def test_an_operator_filter_saved_in_the_console_matches(console):
+    """{"n": {"$gte": 5}} used to save and silently never match."""
+    from webhooks_app import emit
+
+    response = console.post(
+        reverse("webhooks_app:webhook-create"),
+        form_data(events=["contact.created"], filters='{"n": {"$gte": 5}}'),
+    )
+    assert response.status_code == 302
+    webhook = Webhook.objects.get()
+    assert webhook.filters == {"n": {"$gte": 5}}
+
+    matched = emit("contact.created", data={"n": 5})
+    missed = emit("contact.created", data={"n": 4})
+    assert Delivery.objects.filter(event_id=matched.pk, webhook=webhook).exists()
+    assert not Delivery.objects.filter(event_id=missed.pk).exists()
+
+
+# Query parameters: the API's cleaning, a 400 page, never a 500 -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("q", "message"),
+    [
+        ("\x00", "Search: Null characters are not allowed."),
+        ("crm\x00", "Search: Null characters are not allowed."),
+        ("x" * 201, "Search: Ensure this value has at most 200 characters (it has 201)."),
+    ],
+    ids=["nul", "nul-inside", "too-long"],
+)
+def test_a_search_the_database_cannot_take_answers_400_and_lists_everything(
+    console, make_webhook, q, message
+):
+    make_webhook("https://crm.example.com/hooks", name="CRM sync")
+    make_webhook("https://erp.example.net/in", name="Legacy")
+
+    response = console.get(reverse("webhooks_app:webhook-list"), {"q": q})
+
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert escape(f"{message} The filter was ignored.") in html
+    assert "CRM sync" in html and "Legacy" in html
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"event_type": "\x00"}, "Event type: Null characters are not allowed."),
+        ({"event_type": "x" * 101}, "Event type: Ensure this value has at most 100 characters (it has 101)."),
+        ({"status": "bogus"}, "Status: Select a valid choice. bogus is not one of the available choices."),
+        ({"created_after": "last tuesday"}, "Created after: Enter a valid date/time."),
+    ],
+    ids=["nul", "too-long", "status", "date"],
+)
+def test_a_delivery_filter_the_database_cannot_take_answers_400_and_is_ignored(
+    console, hook, params, message
+):
+    failed = add_delivery(hook, status=Delivery.Status.FAILED, event_type="contact.created")
+    ok = add_delivery(hook, status=Delivery.Status.SUCCEEDED, event_type="contact.deleted")
+
+    response = console.get(deliveries_url(hook), {**params, "page": "1"})
+
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert escape(f"{message} The filter was ignored.") in html
+    rows = {int(pk) for pk in re.findall(r'data-delivery-row="(\d+)"', html)}
+    assert rows == {failed.pk, ok.pk}
+
+
+def test_a_refused_filter_is_ignored_the_valid_one_applies(console, hook):
+    failed = add_delivery(hook, status=Delivery.Status.FAILED)
+    add_delivery(hook, status=Delivery.Status.SUCCEEDED)
+
+    response = console.get(deliveries_url(hook), {"status": "failed", "event_type": "\x00"})
+
+    assert response.status_code == 400
+    assert re.findall(r'data-delivery-row="(\d+)"', response.content.decode()) == [str(failed.pk)]
+
+
+# Secrets on the list: not decrypted, and an undecryptable row is marked, not a 500 ---------
+
+
+def test_the_list_decrypts_only_each_shown_rows_signing_secret(console, make_webhook, monkeypatch):
+    from webhooks_app import crypto
+
+    for i in range(3):
+        webhook = make_webhook(f"https://h{i}.example.com/", name=f"Hook {i}", api_key=f"key-{i}-123456")
+        services.webhook_secret_rotate(webhook=webhook)
+    decrypted = []
+    real = crypto.decrypt
+    monkeypatch.setattr(crypto, "decrypt", lambda value: decrypted.append(value) or real(value))
+
+    response = console.get(reverse("webhooks_app:webhook-list"))
+
+    assert response.status_code == 200
+    secrets = {real(token) for token in decrypted}
+    assert secrets == set(Webhook.objects.values_list("secret", flat=True))  # one per row, no key
+
+
+def test_a_row_whose_secret_cannot_be_decrypted_is_marked(console, make_webhook, settings):
+    from cryptography.fernet import Fernet
+
+    make_webhook("https://fine.example.com/", name="Fine")
+    # Written with a key the site no longer has (ENCRYPTION_KEYS changed without keeping it).
+    with override_settings(WEBHOOKS={**settings.WEBHOOKS, "ENCRYPTION_KEYS": [Fernet.generate_key()]}):
+        broken = make_webhook("https://broken.example.com/", name="Broken", api_key="key-123456")
+
+    response = console.get(reverse("webhooks_app:webhook-list"))
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Fine" in html and "Broken" in html
+    assert html.count("The signing secret cannot be decrypted") == 1
+    marker = html.index("The signing secret cannot be decrypted")
+    assert html.rindex('data-webhook-row="', 0, marker) == html.index(f'data-webhook-row="{broken.pk}"')

@@ -1,10 +1,9 @@
 """Crash and restart: a qcluster SIGKILLed mid-batch, PostgreSQL restarted mid-run; nothing is lost.
 
 The database is the source of truth: a delivery held by a killed worker comes back
-when its lease expires, a task lost with the killed cluster (or taken from Redis,
-which has no acknowledgement) comes back through the sweep after REQUEUE_AFTER.
-Both are shortened here (LEASE_MARGIN in the cluster, REQUEUE_AFTER for the sweep
-the test runs).
+when its lease expires (LEASE_MARGIN is shortened here), and a wake-up lost with the
+killed cluster (or taken from Redis, which has no acknowledgement) costs nothing but
+the next sweep, which the tests run from here (settle).
 """
 
 import shutil
@@ -18,18 +17,13 @@ from django.db import connection
 from tests.conftest import IN_CI, require_service
 from tests.receiver import Reply
 from tests.test_faults import emit_one, settle, start_cluster  # noqa: F401 - start_cluster is a fixture
+from webhooks_app.conf import app_settings
 from webhooks_app.models import Attempt, Delivery
 
 pytestmark = [pytest.mark.cluster, pytest.mark.django_db(transaction=True)]
 
 REDIS_URL = "redis://127.0.0.1:6379/11"  # a database of its own: no other cluster takes our tasks
 CLUSTER_SETTINGS = {"LEASE_MARGIN": 3}
-
-
-@pytest.fixture
-def quick_sweep(settings):
-    """The sweep this test runs re-enqueues a task unstarted for 3 s (default 120 s)."""
-    settings.WEBHOOKS = {**settings.WEBHOOKS, "REQUEUE_AFTER": 3}
 
 
 def broker_kwargs(broker: str) -> dict:
@@ -47,7 +41,6 @@ def test_a_cluster_killed_mid_batch_then_restarted_delivers_everything(
     start_cluster,  # noqa: F811
     make_webhook,
     receiver,
-    quick_sweep,
     broker,
 ):
     receiver.default = Reply(delay=0.1)
@@ -70,10 +63,10 @@ def test_a_cluster_killed_mid_batch_then_restarted_delivers_everything(
     assert [d.status for d in deliveries] == [Delivery.Status.SUCCEEDED] * 50
     received = [r.headers["webhook-id"] for r in receiver.requests]
     assert set(received) == {e.pk for e in events}, "a delivery was lost"
-    # At least once: only what was in flight at the kill may arrive twice
-    # (2 workers, each holding one request).
+    # At least once: only what was in flight at the kill may arrive twice (2 workers,
+    # each with at most DESTINATION_CONCURRENCY requests to this receiver at once).
     duplicates = len(received) - len(set(received))
-    assert duplicates <= 2, (duplicates, sent_before_kill)
+    assert duplicates <= 2 * app_settings.DESTINATION_CONCURRENCY, (duplicates, sent_before_kill)
     # Every delivery has a successful Attempt; a request cut by the kill left no
     # Attempt row but is counted in attempt_count (counted before sending). A
     # second successful Attempt of one delivery is only possible for a request
@@ -108,7 +101,6 @@ def test_postgresql_restarted_during_a_run_loses_no_event(
     start_cluster,  # noqa: F811
     make_webhook,
     receiver,
-    quick_sweep,
 ):
     if connection.vendor != "postgresql":
         pytest.skip("the test database is not PostgreSQL")
@@ -147,36 +139,35 @@ def test_postgresql_restarted_during_a_run_loses_no_event(
     assert restart_seconds < 60
 
 
-def test_the_sweep_requeues_a_stale_task_only_when_the_queue_is_short(real_queue, make_webhook, settings):
-    # A task that waited longer than REQUEUE_AFTER may be lost (a crash, Redis) or
-    # just queued behind a backlog. In a backlog the sweep leaves it alone: otherwise
-    # every sweep would add a duplicate per waiting delivery and the backlog would grow.
+def test_one_enqueue_per_emit_and_the_sweep_wakes_a_bounded_number_of_workers(
+    real_queue, make_webhook, settings
+):
+    # Tasks only wake workers, who claim from the database: one task per emit
+    # whatever the number of webhooks, and a sweep over a backlog adds at most one
+    # task per django-q2 worker (never one per delivery: no flood of duplicates).
     from django.utils import timezone
+    from django_q.conf import Conf
     from django_q.models import OrmQ
 
     from webhooks_app import services
 
-    settings.WEBHOOKS = {**settings.WEBHOOKS, "SWEEP_BATCH": 3}
-    make_webhook("http://127.0.0.1:9/hook")
+    for name in ("a", "b", "c"):
+        make_webhook(f"http://127.0.0.1:9/{name}", name=name)
     for i in range(5):
         emit_one({"id": i})
-    assert OrmQ.objects.count() == 5  # queued, no cluster running
-    long_ago = timezone.now() - timezone.timedelta(hours=1)
-    Delivery.objects.update(enqueued_at=long_ago, next_attempt_at=long_ago)
+    assert Delivery.objects.count() == 15
+    assert OrmQ.objects.count() == 5  # one per emit, queued, no cluster running
 
-    assert services.deliveries_sweep() == 0
-    assert OrmQ.objects.count() == 5
+    OrmQ.objects.all().delete()  # lost (a Redis restart)
+    settings.WEBHOOKS = {**settings.WEBHOOKS, "CONCURRENCY": 4}
+    assert services.deliveries_sweep() == 15
+    assert OrmQ.objects.count() == min(Conf.WORKERS, 4)  # ceil(15 / 4) = 4, capped by the workers
 
-    # A retry that came due still gets its task, backlog or not.
-    retry = Delivery.objects.order_by("pk").first()
-    Delivery.objects.filter(pk=retry.pk).update(next_attempt_at=timezone.now())
-    assert services.deliveries_sweep() == 1
-    assert OrmQ.objects.count() == 6
-
-    # The queue drained (or was lost with a Redis restart): stale tasks come back.
+    # Leased (a live worker holds them) or not yet due: nothing to wake anyone for.
     OrmQ.objects.all().delete()
-    assert services.deliveries_sweep() == 3  # SWEEP_BATCH
-    assert services.deliveries_sweep() == 0  # 3 queued again: a backlog once more
-    OrmQ.objects.all().delete()
-    assert services.deliveries_sweep() == 1  # the last stale one (the retry's task is recent)
+    services.deliveries_claim(limit=10)
+    Delivery.objects.filter(lease_until__isnull=True).update(
+        next_attempt_at=timezone.now() + timezone.timedelta(minutes=5)
+    )
     assert services.deliveries_sweep() == 0
+    assert OrmQ.objects.count() == 0

@@ -64,7 +64,6 @@ def time_travel(*, seconds):
     shift = timedelta(seconds=seconds)
     Delivery.objects.filter(status=Delivery.Status.PENDING).update(
         next_attempt_at=F("next_attempt_at") - shift,
-        enqueued_at=F("enqueued_at") - shift,
         lease_until=F("lease_until") - shift,
     )
 
@@ -259,7 +258,7 @@ def test_a_retry_is_not_made_before_it_is_due(webhook, receiver):
     delivery = deliver()
 
     assert services.delivery_attempt(delivery_id=delivery.pk) is None
-    assert tasks.delivery_run(delivery.pk) == "skipped"
+    assert tasks.deliveries_drain().get("claimed", 0) == 0
 
     assert len(receiver.requests) == 1
     assert Delivery.objects.get(pk=delivery.pk).attempt_count == 1
@@ -308,14 +307,29 @@ def test_retries_follow_the_schedule(webhook, receiver, settings):
     assert delivery.attempt_count == 4
 
 
-def test_short_retries_are_made_inline_by_the_same_task(webhook, receiver, settings):
-    settings.WEBHOOKS = {**settings.WEBHOOKS, "RETRY_SCHEDULE": [0.2, 0.2], "INLINE_RETRY_MAX_DELAY": 1}
-    receiver.script = [Reply(503), Reply(500)]
+def test_a_short_retry_arms_a_timed_wakeup_and_nobody_sleeps(webhook, receiver, settings, monkeypatch):
+    # A real cluster test (tests/test_cluster.py) shows the retry arriving on time;
+    # here: the drain returns at once and the worker's timer is armed for the retry.
+    from django_q.conf import Conf
 
+    from webhooks_app.services import queue
+
+    settings.WEBHOOKS = {**settings.WEBHOOKS, "RETRY_SCHEDULE": [3, 3], "RETRY_WAKEUP_HORIZON": 10}
+    armed = []
+    monkeypatch.setattr(queue, "_timer_arm", armed.append)
+    receiver.script = [Reply(503)]
     delivery = deliver()
+    assert delivery.status == Delivery.Status.PENDING and armed == [], "no timers in sync mode"
 
-    assert delivery.status == Delivery.Status.SUCCEEDED
-    assert [r.headers["X-Webhook-Attempt"] for r in receiver.requests] == ["1", "2", "3"]
+    monkeypatch.setattr(Conf, "SYNC", False)
+    started = time.monotonic()
+    services.retries_schedule_wakeup()
+    assert time.monotonic() - started < 1
+    [delay] = armed
+    assert 2 < delay <= 3
+
+    settings.WEBHOOKS = {**settings.WEBHOOKS, "RETRY_WAKEUP_HORIZON": 2}
+    assert services.retries_schedule_wakeup() is None, "beyond the horizon: the sweep's job"
 
 
 def test_a_success_resets_the_webhook_failure_run(webhook, receiver):
@@ -327,7 +341,8 @@ def test_a_success_resets_the_webhook_failure_run(webhook, receiver):
     assert webhook.consecutive_failures == 0 and webhook.failing_since is None
 
 
-def test_410_gone_disables_the_webhook_and_fails_the_delivery(webhook, receiver, django_user_model):
+def test_410_gone_disables_the_webhook_and_fails_the_delivery(webhook, receiver, django_user_model, settings):
+    settings.WEBHOOKS = {**settings.WEBHOOKS, "NOTIFY_ON_DISABLE": True}
     django_user_model.objects.create(username="ops", email="ops@example.com", is_staff=True)
     receiver.script = [Reply(410, body=b"gone")]
     disabled = []
@@ -464,9 +479,9 @@ def test_a_duplicate_task_for_a_finished_delivery_sends_nothing(webhook, receive
     delivery = deliver()
     assert delivery.status == Delivery.Status.SUCCEEDED
 
-    assert tasks.delivery_run(delivery.pk) == "skipped"
-    async_task(services.TASK, delivery.pk)
-    services.deliveries_enqueue(delivery_ids=[delivery.pk])
+    assert tasks.delivery_run(delivery.pk).get("claimed", 0) == 0
+    async_task(services.DRAIN_TASK)
+    services.workers_wake(count=2)
 
     assert len(receiver.requests) == 1
     assert Attempt.objects.filter(delivery=delivery).count() == 1
@@ -475,7 +490,7 @@ def test_a_duplicate_task_for_a_finished_delivery_sends_nothing(webhook, receive
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_tasks_for_one_delivery_send_it_once(webhook, receiver, monkeypatch):
-    monkeypatch.setattr(services.queue, "deliveries_enqueue", lambda **kwargs: 0)
+    monkeypatch.setattr(services.queue, "workers_wake", lambda **kwargs: 0)
     delivery = deliver()
     monkeypatch.undo()
     receiver.default = Reply(delay=0.5)
@@ -535,7 +550,6 @@ def test_a_delivery_never_enqueued_is_delivered_by_the_sweep(webhook, receiver, 
     monkeypatch.setattr("django_q.tasks.async_task", broker_down)
     delivery = deliver()
     assert delivery.status == Delivery.Status.PENDING
-    assert delivery.enqueued_at is None
     assert receiver.requests == []
     monkeypatch.undo()
 
@@ -548,13 +562,12 @@ def test_a_delivery_never_enqueued_is_delivered_by_the_sweep(webhook, receiver, 
 
 
 def test_a_delivery_whose_worker_died_is_recovered_after_its_lease(webhook, receiver, monkeypatch):
-    monkeypatch.setattr(services.queue, "deliveries_enqueue", lambda **kwargs: 0)
+    monkeypatch.setattr(services.queue, "workers_wake", lambda **kwargs: 0)
     delivery = deliver()
     monkeypatch.undo()
-    # Its task was taken from the queue by a worker that claimed the delivery and
-    # died before sending anything.
-    Delivery.objects.filter(pk=delivery.pk).update(enqueued_at=timezone.now() - timedelta(seconds=60))
-    assert services.delivery_claim(delivery_id=delivery.pk, lease_seconds=30)
+    # A worker claimed the delivery and died before sending anything.
+    assert [d.pk for d in services.deliveries_claim(limit=10)] == [delivery.pk]
+    assert services.deliveries_claim(limit=10) == [], "leased: nobody else takes it"
 
     assert services.deliveries_sweep() == 0, "the lease still holds"
     assert receiver.requests == []
@@ -570,16 +583,12 @@ def test_a_delivery_whose_worker_died_is_recovered_after_its_lease(webhook, rece
     assert request.headers["X-Webhook-Attempt"] == "2"
 
 
-def test_a_task_lost_by_the_broker_is_enqueued_again_after_requeue_after(webhook, receiver, monkeypatch):
+def test_a_wakeup_lost_by_the_broker_costs_one_sweep(webhook, receiver, monkeypatch):
     monkeypatch.setattr("django_q.tasks.async_task", lambda *args, **kwargs: "lost")
     delivery = deliver()
     monkeypatch.undo()
-    assert Delivery.objects.get(pk=delivery.pk).enqueued_at is not None
+    assert Delivery.objects.get(pk=delivery.pk).status == Delivery.Status.PENDING
 
-    assert services.deliveries_sweep() == 0, "the task may still be waiting in the queue"
-
-    stale = timezone.now() - timedelta(seconds=app_settings.REQUEUE_AFTER + 1)
-    Delivery.objects.filter(pk=delivery.pk).update(enqueued_at=stale)
     assert services.deliveries_sweep() == 1
     receiver.wait_for(1)
     assert Delivery.objects.get(pk=delivery.pk).status == Delivery.Status.SUCCEEDED

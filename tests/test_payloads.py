@@ -1,5 +1,6 @@
 """Payload bodies: the default model serializer, JSON conversion, the envelope, XML."""
 
+import base64
 import datetime as dt
 import json
 import uuid
@@ -12,6 +13,8 @@ from django.db.models.fields.files import FieldFile
 from django.test.utils import isolate_apps
 from django.utils import timezone
 from django.utils.functional import lazy
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from config.contacts.models import Contact
 from webhooks_app.events import model_data
@@ -203,3 +206,130 @@ def test_xml_escapes_markup_in_values():
     _, body = render(event(data={"note": "<b>&amp;</b>]]>"}), "xml")
 
     assert ET.fromstring(body.encode()).findtext("data/note") == "<b>&amp;</b>]]>"
+
+
+# Characters XML 1.0 cannot carry, and the JSON/XML property ------------------------------
+
+
+def xml_text(element) -> str:
+    """The text an element carries, decoding the documented base64 form."""
+    if element.get("encoding") == "base64":
+        return base64.b64decode(element.text or "").decode("utf-8")
+    return element.text or ""
+
+
+def xml_key(element) -> str:
+    if element.tag != "entry":
+        return element.tag
+    key = element.get("key")
+    return base64.b64decode(key).decode("utf-8") if element.get("key-encoding") == "base64" else key
+
+
+def assert_xml_carries(element, value):
+    """The XML element holds ``value``: same keys in order, same items, same texts.
+
+    XML has no types: numbers and booleans are their JSON text, null is
+    null="true", and an empty text, object or list is an empty element.
+    """
+    children = list(element)
+    if isinstance(value, dict):
+        assert [xml_key(child) for child in children] == [str(k) for k in value]
+        for child, item in zip(children, value.values(), strict=True):
+            assert_xml_carries(child, item)
+    elif isinstance(value, list):
+        assert [child.tag for child in children] == ["item"] * len(value)
+        for child, item in zip(children, value, strict=True):
+            assert_xml_carries(child, item)
+    elif value is None:
+        assert element.get("null") == "true" and not children
+    else:
+        assert not children
+        expected = json.dumps(value) if isinstance(value, bool | int | float) else value
+        assert xml_text(element) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["a\x01b", "\x08", "bell\x07", "\x0b\x0c", "esc\x1b[0m", "\ufffe", "\uffff"],
+)
+def test_xml_encodes_characters_xml_cannot_carry_as_base64(text):
+    _, body = render(event(data={"note": text}), "xml")
+
+    element = ET.fromstring(body.encode()).find("data/note")  # well-formed: it parses
+    assert element.get("encoding") == "base64"
+    assert base64.b64decode(element.text).decode("utf-8") == text
+
+
+@pytest.mark.parametrize("text", ["line\r\nbreak", "\r", "tab\there", "a\nb", "  spaced  ", "Zoë ✓ 𝄞"])
+def test_xml_keeps_carriage_returns_and_other_legal_text_as_text(text):
+    _, body = render(event(data={"note": text}), "xml")
+
+    element = ET.fromstring(body.encode()).find("data/note")
+    assert element.get("encoding") is None
+    assert element.text == text
+
+
+def test_xml_encodes_a_key_xml_cannot_carry():
+    _, body = render(event(data={"k\x01": 1, "a:b": 2, "é": 3, "a²": 4}), "xml")
+
+    data = ET.fromstring(body.encode()).find("data")
+    assert [(xml_key(e), e.text) for e in data] == [("k\x01", "1"), ("a:b", "2"), ("é", "3"), ("a²", "4")]
+    assert [e.tag for e in data] == ["entry"] * 4
+    assert data[0].get("key-encoding") == "base64" and data[2].get("key") == "é"
+
+
+def test_xml_numbers_are_the_json_numbers():
+    _, body = render(event(data={"big": 1e100, "small": 1.5e-7, "int": 10**20}), "xml")
+
+    data = ET.fromstring(body.encode()).find("data")
+    assert [e.text for e in data] == ["1e+100", "1.5e-07", "100000000000000000000"]
+
+
+def test_to_jsonable_refuses_nesting_deeper_than_the_limit():
+    from webhooks_app.payloads import MAX_DEPTH
+
+    def nested(levels):
+        value = "leaf"
+        for _ in range(levels):
+            value = {"a": value}
+        return value
+
+    assert to_jsonable(nested(MAX_DEPTH)) == nested(MAX_DEPTH)
+    with pytest.raises(InvalidEventData, match="nested too deeply") as caught:
+        to_jsonable(nested(MAX_DEPTH + 1), what="event context")
+    assert caught.value.field == "context"
+    with pytest.raises(InvalidEventData, match="nested too deeply"):
+        to_jsonable([[[]]] * 2 + [json.loads("[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1))])
+
+
+JSON_SCALARS = (
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text()
+)
+JSON_VALUES = st.recursive(
+    JSON_SCALARS,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    data=st.dictionaries(st.text(), JSON_VALUES, max_size=5), context=st.dictionaries(st.text(), JSON_SCALARS)
+)
+def test_json_and_xml_accept_the_same_data_and_carry_the_same_values(data, context):
+    """Whatever to_jsonable accepts, both formats render, parse back and carry it."""
+    try:
+        data, context = to_jsonable(data), to_jsonable(context, what="event context")
+    except InvalidEventData:
+        return  # refused at emit for both formats alike (NUL, lone surrogates)
+
+    sent = event(data=data, context=context)
+    payload = envelope(sent)
+
+    _, json_body = render(sent, "json")
+    assert json.loads(json_body) == payload
+
+    _, xml_body = render(sent, "xml")
+    root = ET.fromstring(xml_body.encode("utf-8"))
+    assert root.tag == "event"
+    assert_xml_carries(root, payload)

@@ -104,7 +104,7 @@ def test_a_redelivery_still_pending_is_not_doubled(webhook, receiver, monkeypatc
     since = timezone.now()
     emit_events(2)
     # A slow queue: the redeliveries are not picked up yet.
-    monkeypatch.setattr(services.queue, "deliveries_enqueue", lambda *, delivery_ids: 0)
+    monkeypatch.setattr(services.queue, "workers_wake", lambda **kwargs: 0)
 
     assert services.deliveries_redeliver_failed(webhook=webhook, since=since) == 2
     assert services.deliveries_redeliver_failed(webhook=webhook, since=since) == 0

@@ -186,7 +186,7 @@ def test_a_redelivery_racing_the_delete_of_its_event_wins_and_the_purge_goes_on(
     # again: the event stays with its new delivery and the purge ends normally.
     if connection.vendor != "postgresql":
         pytest.skip("a concurrent transaction needs PostgreSQL")
-    monkeypatch.setattr(services.queue, "deliveries_enqueue", lambda *, delivery_ids: 0)
+    monkeypatch.setattr(services.queue, "workers_wake", lambda **kwargs: 0)
     a, _ = hooks
     event = add_event(40 * DAY)
     old = add_delivery(a, event, 40 * DAY)

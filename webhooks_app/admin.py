@@ -1,19 +1,35 @@
-"""Django admin: webhooks editable through services, logs read-only."""
+"""Django admin: webhooks saved through the services, the log read-only.
 
+Who may do what comes from the permissions table (webhooks_app.permissions), as
+in the console and the API; the admin also requires staff status, as Django's
+admin always does. Changelists load no secrets and no bodies.
+"""
+
+from django import forms
 from django.contrib import admin, messages
 from django.db import models
 
-from . import services
+from . import permissions, selectors, services
+from .exceptions import DeliveryInProgress
 from .models import Attempt, Delivery, Event, Webhook
 
 
 class BaseAdmin(admin.ModelAdmin):
     # Django 6.0 changes the URL form field's default scheme; say which one we mean.
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    # Fields left out of the changelist's query (shown on the change page only).
+    list_defer: tuple[str, ...] = ()
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        match = request.resolver_match
+        if self.list_defer and match and (match.url_name or "").endswith("_changelist"):
+            queryset = queryset.defer(*self.list_defer)
+        return queryset
 
 
 class ReadOnlyAdmin(BaseAdmin):
-    """The log is written by the engine only."""
+    """The log is written by the engine only: no add, change or delete here."""
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -21,14 +37,39 @@ class ReadOnlyAdmin(BaseAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class WebhookAdminForm(forms.ModelForm):
+    """The model decides what is valid, as in the console and the API.
+
+    Django's form fields for a URL or a required JSON field would refuse some input
+    first with messages of their own; these fields only parse, so the model's
+    validators and clean() speak.
+    """
+
+    url = forms.CharField(label="URL", max_length=2000, help_text=Webhook._meta.get_field("url").help_text)
+    events = forms.JSONField(
+        label="Webhook Events",
+        # An empty field never reaches the model's validation: say the model's message.
+        error_messages={"required": Webhook._meta.get_field("events").error_messages["blank"]},
+        help_text=Webhook._meta.get_field("events").help_text,
+    )
+
+    class Meta:
+        model = Webhook
+        # Secrets stay out of the admin; the console reveals and rotates them.
+        fields = [name for name in services.WEBHOOK_FIELDS if name != "api_key"]
+
 
 @admin.register(Webhook)
 class WebhookAdmin(BaseAdmin):
-    # Secrets stay out of the admin; the console reveals and rotates them.
+    form = WebhookAdminForm
     list_display = ["name", "url", "enabled", "notification_type", "payload_format", "updated_at"]
     list_filter = ["enabled", "notification_type", "payload_format"]
+    list_defer = selectors.SECRET_FIELDS
     search_fields = ["name", "url"]
-    exclude = ["secret", "previous_secret", "previous_secret_expires_at", "api_key"]
     readonly_fields = [
         "disabled_reason",
         "disabled_at",
@@ -41,13 +82,57 @@ class WebhookAdmin(BaseAdmin):
     ]
     actions = ["send_test", "rotate_secret"]
 
-    @admin.action(description="Send test event")
+    def has_add_permission(self, request):
+        return permissions.allowed(request.user, "webhook_add")
+
+    def has_change_permission(self, request, obj=None):
+        return permissions.allowed(request.user, "webhook_change")
+
+    def has_delete_permission(self, request, obj=None):
+        return permissions.allowed(request.user, "webhook_delete")
+
+    def has_send_test_permission(self, request):
+        return permissions.allowed(request.user, "webhook_send_test")
+
+    def has_secret_permission(self, request):
+        return permissions.allowed(request.user, "webhook_secret")
+
+    def save_model(self, request, obj, form, change):
+        """Through webhook_create/webhook_update, so the admin follows the console's rules.
+
+        Enabling a webhook here clears its disabled reason and failure run, as
+        everywhere else.
+        """
+        fields = {
+            name: form.cleaned_data[name] for name in services.WEBHOOK_FIELDS if name in form.cleaned_data
+        }
+        if change:
+            services.webhook_update(webhook=obj, actor=request.user, **fields)
+        else:
+            created = services.webhook_create(actor=request.user, **fields)
+            obj.__dict__.update(created.__dict__)  # the admin logs and redirects with obj
+
+    def delete_model(self, request, obj):
+        services.webhook_delete(webhook=obj)
+
+    def delete_queryset(self, request, queryset):
+        for webhook in queryset:
+            services.webhook_delete(webhook=webhook)
+
+    def get_deleted_objects(self, objs, request):
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        # The delivery log goes with its webhook (as in the console and the API),
+        # although its own admin deletes nothing.
+        log = {str(model._meta.verbose_name) for model in (Delivery, Attempt)}
+        return deleted, counts, perms_needed - log, protected
+
+    @admin.action(description="Send test event", permissions=["send_test"])
     def send_test(self, request, queryset):
         for webhook in queryset:
             services.webhook_send_test(webhook=webhook, actor=request.user)
         messages.success(request, f"Test event sent to {queryset.count()} webhook(s).")
 
-    @admin.action(description="Rotate signing secret")
+    @admin.action(description="Rotate signing secret", permissions=["secret"])
     def rotate_secret(self, request, queryset):
         for webhook in queryset:
             services.webhook_secret_rotate(webhook=webhook, actor=request.user)
@@ -58,8 +143,12 @@ class WebhookAdmin(BaseAdmin):
 class EventAdmin(ReadOnlyAdmin):
     list_display = ["id", "event_type", "created_at"]
     list_filter = ["event_type"]
+    list_defer = ("data", "context")
     search_fields = ["id"]
     date_hierarchy = "created_at"
+
+
+ATTEMPT_HEAVY_FIELDS = ("request_headers", "request_body", "response_headers", "response_body")
 
 
 class AttemptInline(admin.TabularInline):
@@ -77,7 +166,16 @@ class AttemptInline(admin.TabularInline):
     readonly_fields = fields
     show_change_link = True
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer(*ATTEMPT_HEAVY_FIELDS)
+
     def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False
 
 
@@ -94,9 +192,31 @@ class DeliveryAdmin(ReadOnlyAdmin):
     ]
     list_filter = ["status", "event_type"]
     list_select_related = ["webhook"]
+    list_defer = tuple(f"webhook__{name}" for name in (*selectors.SECRET_FIELDS, "filters"))
     search_fields = ["event__id"]
     raw_id_fields = ["event", "webhook"]
     inlines = [AttemptInline]
+    actions = ["redeliver"]
+
+    def has_view_permission(self, request, obj=None):
+        return permissions.allowed(request.user, "delivery_view")
+
+    def has_redeliver_permission(self, request):
+        return permissions.allowed(request.user, "delivery_redeliver")
+
+    @admin.action(description="Redeliver", permissions=["redeliver"])
+    def redeliver(self, request, queryset):
+        """A new delivery of each selected one's event (services.delivery_redeliver)."""
+        done = 0
+        for delivery in queryset.select_related("webhook"):
+            try:
+                services.delivery_redeliver(delivery=delivery)
+            except DeliveryInProgress as exc:
+                messages.warning(request, f"Delivery {delivery.pk}: {exc}")
+            else:
+                done += 1
+        if done:
+            messages.success(request, f"Redelivering {done} deliver{'y' if done == 1 else 'ies'}.")
 
 
 @admin.register(Attempt)
@@ -112,4 +232,5 @@ class AttemptAdmin(ReadOnlyAdmin):
     ]
     list_filter = ["error_class"]
     list_select_related = ["delivery"]
+    list_defer = ATTEMPT_HEAVY_FIELDS + ("error_message",)
     raw_id_fields = ["delivery"]

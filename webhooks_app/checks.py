@@ -159,15 +159,17 @@ def _check_numbers():
         "MAX_PAYLOAD_BYTES",
         "SWEEP_BATCH",
         "SWEEP_MINUTES",
+        "CONCURRENCY",
+        "DESTINATION_CONCURRENCY",
     ):
         value = getattr(app_settings, key)
         if not isinstance(value, int) or value < 1:
             errors.append(Error(f"WEBHOOKS['{key}'] must be a positive integer.", id="webhooks_app.E023"))
     for key in (
-        "INLINE_RETRY_MAX_DELAY",
+        "RETRY_WAKEUP_HORIZON",
         "MAX_RETRY_AFTER",
         "LEASE_MARGIN",
-        "REQUEUE_AFTER",
+        "SUBSCRIPTION_CACHE_SECONDS",
         "AUTO_DISABLE_AFTER_DAYS",
     ):
         if not _is_number(getattr(app_settings, key)) or getattr(app_settings, key) < 0:
@@ -184,15 +186,22 @@ def _check_numbers():
                 id="webhooks_app.E025",
             )
         )
+    drain = app_settings.DRAIN_SECONDS
+    if not _is_number(drain) or drain <= 0:
+        errors.append(
+            Error("WEBHOOKS['DRAIN_SECONDS'] must be a number of seconds above 0.", id="webhooks_app.E026")
+        )
     q = getattr(settings, "Q_CLUSTER", {}) or {}
     q_timeout, q_retry = q.get("timeout"), q.get("retry", 60)
-    inline = app_settings.INLINE_RETRY_MAX_DELAY
-    longest = float(timeout if _is_number(timeout) else 10) * 2 + float(inline if _is_number(inline) else 0)
+    # A drain claims for DRAIN_SECONDS, then waits for its last requests: at most the
+    # longest timeout a webhook may set (60 s) or the default, whichever is longer.
+    request = max(float(timeout if _is_number(timeout) else 10), 60.0)
+    longest = float(drain if _is_number(drain) else 30) + request + 10
     if q_timeout is not None and q_timeout < longest:
         errors.append(
             Warning(
-                f"Q_CLUSTER['timeout'] ({q_timeout}) is shorter than a delivery task may take ({longest:.0f} s).",
-                hint="Raise Q_CLUSTER['timeout'] or lower WEBHOOKS['TIMEOUT'] / INLINE_RETRY_MAX_DELAY.",
+                f"Q_CLUSTER['timeout'] ({q_timeout}) is shorter than a drain task may take ({longest:.0f} s).",
+                hint="Raise Q_CLUSTER['timeout'] or lower WEBHOOKS['DRAIN_SECONDS'].",
                 id="webhooks_app.W001",
             )
         )

@@ -16,10 +16,23 @@ DEFAULTS = {
     # number of retries. Jitter of +-RETRY_JITTER (a share) is applied.
     "RETRY_SCHEDULE": [5, 60, 300, 1800, 7200],
     "RETRY_JITTER": 0.2,
-    # Retries due within this many seconds are made by the same task after a
-    # sleep, so the first retry really comes after a few seconds; longer delays
-    # are picked up by the periodic sweep (django-q2 has no delayed enqueue).
-    "INLINE_RETRY_MAX_DELAY": 10,
+    # A retry due within this many seconds gets a timed wake-up from the worker
+    # that scheduled it, so the first retry really comes after a few seconds;
+    # later ones are found by the periodic sweep (django-q2 has no delayed
+    # enqueue). No worker sleeps for it either way.
+    "RETRY_WAKEUP_HORIZON": 120,
+    # Requests one worker process sends at once (a thread pool), and at most how
+    # many of them go to one destination (scheme, host and port): a receiver that
+    # hangs occupies that many, never the whole worker.
+    "CONCURRENCY": 16,
+    "DESTINATION_CONCURRENCY": 8,
+    # A worker woken to send claims new work for this many seconds, then hands
+    # the rest to another worker (keeps each django-q2 task well inside its timeout).
+    "DRAIN_SECONDS": 30,
+    # Seconds a process reuses its copy of the webhooks' subscriptions: a webhook
+    # created or changed in another process receives events within this delay
+    # (changes made in the same process count at once). 0 reads them on every emit.
+    "SUBSCRIPTION_CACHE_SECONDS": 1,
     # Upper bound for a receiver's Retry-After (seconds).
     "MAX_RETRY_AFTER": 86400,
     # Hosts (names), addresses or networks that deliveries may reach although
@@ -34,10 +47,8 @@ DEFAULTS = {
     # A worker holds a delivery for TIMEOUT + this margin; past it the sweep
     # hands the delivery to another worker (a crashed worker costs this delay).
     "LEASE_MARGIN": 30,
-    # A pending delivery whose task was enqueued longer ago than this and has
-    # not started is enqueued again by the sweep (a lost task costs this delay).
-    "REQUEUE_AFTER": 120,
-    # Deliveries the sweep enqueues per run at most.
+    # Due deliveries the sweep counts per run at most (it wakes one worker per
+    # CONCURRENCY of them, at most one per django-q2 worker).
     "SWEEP_BATCH": 1000,
     # Minutes between sweeps (a django-q2 schedule, created on migrate).
     "SWEEP_MINUTES": 1,
@@ -54,6 +65,10 @@ DEFAULTS = {
     "Q_CLUSTER_NAME": None,
     # The base template the console extends (a host project may use its own).
     "BASE_TEMPLATE": "webhooks_app/base.html",
+    # Mail active staff users who have an e-mail address when the app disables a
+    # webhook itself (410 Gone, a long run of failures). Off: the host decides who
+    # is told, with a receiver of webhooks_app.signals.webhook_disabled.
+    "NOTIFY_ON_DISABLE": False,
 }
 
 

@@ -7,7 +7,9 @@ from django import forms
 from django.utils import timezone
 
 from .events import ALL_EVENTS, registry
-from .models import Delivery, Webhook
+from .exceptions import error_dict
+from .models import Webhook
+from .params import DeliveryListParams
 
 ALL_EVENTS_LABEL = "All events"
 ALL_EVENTS_DESCRIPTION = "Every declared event type, including types declared later."
@@ -46,18 +48,30 @@ def event_type_groups(extra: list[str] | tuple[str, ...] = ()) -> dict[str, list
     return groups
 
 
-class WebhookForm(forms.ModelForm):
-    """Create or edit a webhook; the model's own validators run on every field.
+class EventsField(forms.MultipleChoiceField):
+    """The Webhook Events checkboxes. The choices only draw them: which names are
+    allowed is the model's rule (Webhook.clean), so the message is the same as the
+    API's and the admin's."""
 
-    The API key is write-only: it is never rendered back, a blank field keeps the
-    stored key, and ``clear_api_key`` removes it.
+    def valid_value(self, value) -> bool:
+        return True
+
+
+class WebhookForm(forms.ModelForm):
+    """Create or edit a webhook: the model's validators and clean() decide what is valid.
+
+    The form only adapts the input (checkboxes, JSON text, the write-only API key);
+    every rule and message comes from the model, as in the API and the admin. The
+    API key is never rendered back: a blank field keeps the stored key, and
+    ``clear_api_key`` removes it.
     """
 
-    events = forms.MultipleChoiceField(
+    events = EventsField(
         label="Webhook Events",
+        # An empty field never reaches the model's validation: say the model's message.
+        error_messages={"required": Webhook._meta.get_field("events").error_messages["blank"]},
         widget=forms.CheckboxSelectMultiple,
         help_text="The events that trigger this webhook. Choose All events to receive every type.",
-        error_messages={"required": "Choose at least one event, or All events."},
     )
     url = forms.CharField(
         label="URL",
@@ -84,8 +98,9 @@ class WebhookForm(forms.ModelForm):
         required=False,
         initial=dict,
         widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false", "class": "mono"}),
-        help_text='Optional conditions on the event data, as a JSON object: {"accepts_email": true} '
-        'or {"country": ["SE", "NO"]}. Every condition must hold.',
+        help_text='Optional conditions on the event data, as a JSON object: {"accepts_email": true}, '
+        '{"country": ["SE", "NO"]} or {"score": {"$gte": 5}}; "$context.source" reads the event context, '
+        '{"$or": [...]} combines. Every condition must hold.',
     )
 
     class Meta:
@@ -173,19 +188,6 @@ class WebhookForm(forms.ModelForm):
     def advanced(self):
         return [self[n] for n in self.advanced_fields]
 
-    def clean_events(self) -> list[str]:
-        events = self.cleaned_data["events"]
-        # "All events" wins over single types: it already includes them.
-        return [ALL_EVENTS] if ALL_EVENTS in events else sorted(set(events))
-
-    def clean_filters(self) -> dict:
-        filters = self.cleaned_data.get("filters")
-        if filters in (None, ""):
-            return {}
-        if not isinstance(filters, dict):
-            raise forms.ValidationError('Enter a JSON object, for example {"accepts_email": true}.')
-        return filters
-
     def clean(self):
         cleaned = super().clean()
         new_key = cleaned.get("api_key", "")
@@ -206,24 +208,18 @@ class WebhookForm(forms.ModelForm):
         return {name: self.cleaned_data[name] for name in self._meta.fields if name in self.cleaned_data}
 
 
-class DeliveryFilterForm(forms.Form):
-    """The filters of a webhook's Deliveries page (GET); bad values are ignored."""
-
-    status = forms.ChoiceField(required=False, choices=[("", "Any status"), *Delivery.Status.choices])
-    event_type = forms.ChoiceField(required=False)
+class DeliveryFilterForm(DeliveryListParams):
+    """The filters of a webhook's Deliveries page (GET): the API's parameters, drawn as selects."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         names = registry.names()
         current = self.data.get("event_type") if self.is_bound else ""
-        if current and current not in names and len(current) <= 100:
+        if current and current not in names and len(current) <= 100 and "\x00" not in current:
             names.append(current)
-        self.fields["event_type"].choices = [("", "Any event type")] + [(n, n) for n in names]
-
-    def filters(self) -> dict:
-        if not self.is_valid():
-            return {"status": "", "event_type": ""}
-        return {"status": self.cleaned_data["status"], "event_type": self.cleaned_data["event_type"]}
+        self.fields["event_type"].widget = forms.Select(
+            choices=[("", "Any event type")] + [(n, n) for n in names]
+        )
 
 
 class RedeliverFailedForm(forms.Form):
@@ -242,8 +238,11 @@ class RedeliverFailedForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["since"].label = f"Failed since ({timezone.get_current_timezone_name()})"
 
-    def clean_since(self):
-        since = self.cleaned_data["since"]
-        if since > timezone.now():
-            raise forms.ValidationError("Choose a moment in the past.")
-        return since
+
+def form_errors_add(form: forms.Form, exc: Exception) -> None:
+    """Put the messages of a service's error (a WebhookError or a ValidationError) on the form.
+
+    Each goes next to the field it names when the form has that field, else at the top.
+    """
+    for field, errors in error_dict(exc).items():
+        form.add_error(field if field in form.fields else None, errors)

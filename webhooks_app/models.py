@@ -3,13 +3,23 @@
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator, MaxValueValidator, MinValueValidator
 from django.db import models
 from django.urls import reverse
 
 from .fields import EncryptedTextField
 from .signing import mask, secret_generate
-from .validators import validate_header_name, validate_header_value, validate_webhook_url
+from .validators import (
+    EVENTS_REQUIRED,
+    events_normalize,
+    validate_event_list,
+    validate_event_types,
+    validate_filters,
+    validate_header_name,
+    validate_header_value,
+    validate_webhook_url,
+)
 
 
 def event_id_generate() -> str:
@@ -31,6 +41,8 @@ class Webhook(models.Model):
     events = models.JSONField(
         "Webhook Events",
         default=list,
+        validators=[validate_event_list],
+        error_messages={"blank": EVENTS_REQUIRED},
         help_text='Event type names this webhook receives; ["*"] means all events.',
     )
     notification_type = models.CharField(
@@ -74,6 +86,7 @@ class Webhook(models.Model):
     filters = models.JSONField(
         default=dict,
         blank=True,
+        validators=[validate_filters],
         help_text='Conditions on the event data, e.g. {"accepts_email": true} or '
         '{"country": ["SE", "NO"]}; all must hold for the webhook to receive the event.',
     )
@@ -105,6 +118,34 @@ class Webhook(models.Model):
 
     def get_absolute_url(self):
         return reverse("webhooks_app:webhook-update", args=[self.pk])
+
+    def clean(self):
+        """The rules that need more than one field's value (the field validators do the rest).
+
+        Empty filters are ``{}``. Each event type must be declared, except one this
+        webhook already subscribes to (a type no longer declared stays until someone
+        removes it, so saving a webhook back as it was read never fails). Then the
+        subscription is stored in its one form: ``*`` alone when it is chosen (it
+        includes every type), otherwise the names sorted, each once.
+        """
+        if self.filters in (None, "", [], ()):
+            self.filters = {}
+        events = self.events
+        if not events or not isinstance(events, list) or not all(isinstance(n, str) for n in events):
+            return  # the field's own validation says what is wrong
+        try:
+            validate_event_types(events)
+        except ValidationError:
+            try:  # only now read what the row holds: the common case costs no query
+                validate_event_types(events, kept=self._events_stored())
+            except ValidationError as exc:
+                raise ValidationError({"events": exc.error_list}) from None
+        self.events = events_normalize(events)
+
+    def _events_stored(self) -> list[str]:
+        if self.pk is None:
+            return []
+        return Webhook.objects.filter(pk=self.pk).values_list("events", flat=True).first() or []
 
     @property
     def all_events(self) -> bool:
@@ -140,6 +181,15 @@ class Event(models.Model):
         return f"{self.event_type} {self.id}"
 
 
+class DeliveryQuerySet(models.QuerySet):
+    def due(self, *, now):
+        """Pending deliveries whose attempt is due and that no worker holds (no lease, or
+        an expired one: its worker died)."""
+        return self.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now).filter(
+            models.Q(lease_until__isnull=True) | models.Q(lease_until__lt=now)
+        )
+
+
 class Delivery(models.Model):
     """One event to one webhook, through its attempts."""
 
@@ -162,15 +212,14 @@ class Delivery(models.Model):
     lease_until = models.DateTimeField(
         null=True, blank=True, help_text="A worker holds this delivery until then."
     )
-    enqueued_at = models.DateTimeField(
-        null=True, blank=True, help_text="When a task was last put on the queue for it."
-    )
     last_response_status = models.PositiveSmallIntegerField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
     last_duration_ms = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = DeliveryQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -30,32 +30,71 @@ class WebhookJSONEncoder(DjangoJSONEncoder):
 # (an even number of backslashes) is ordinary text.
 _ESCAPED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
+# Objects and lists inside one another at most this deep. Every renderer (the XML
+# one recurses) and every receiver's parser can take it; Python's own limit
+# depends on the stack the worker happens to be on.
+MAX_DEPTH = 32
 
-def to_jsonable(value, *, what: str = "event data"):
+
+def to_jsonable(value, *, what: str = "event data", field: str | None = None):
     """value as strict JSON types, or InvalidEventData saying what is wrong with it.
 
-    Strict: no NaN or Infinity, no NUL character, no lone surrogate and a bounded
-    depth. Databases refuse those in JSON columns and receivers' parsers in bodies,
-    so they are caught at emit time with a message instead of a database error.
+    Strict: no NaN or Infinity, no NUL character, no lone surrogate, and at most
+    MAX_DEPTH levels of nesting. Databases refuse the first three in JSON columns
+    and receivers' parsers in bodies, so they are caught at emit time with a
+    message instead of a database error. This is the one strict-JSON check of the
+    app: emit(), the API's JSON fields and the filters validator use it.
+
+    ``what`` names the value in the message; the error's ``field`` is ``field``,
+    or else the last word of ``what`` ("event context" -> "context").
     """
+    field = field or what.rsplit(" ", 1)[-1]
     try:
         text = json.dumps(value, cls=WebhookJSONEncoder, allow_nan=False, ensure_ascii=False)
         text.encode("utf-8")
     except RecursionError:
-        raise InvalidEventData(f"The {what} is nested too deeply to be serialized to JSON.") from None
+        raise _too_deep(what, field) from None
     except UnicodeEncodeError:
-        raise InvalidEventData(f"The {what} contains a lone surrogate, which is not valid text.") from None
+        raise InvalidEventData(
+            f"The {what} contains a lone surrogate, which is not valid text.", field=field
+        ) from None
     except ValueError as exc:
         if "compliant" in str(exc):
             raise InvalidEventData(
-                f"The {what} contains NaN or Infinity, which JSON cannot carry; send null or a string."
+                f"The {what} contains NaN or Infinity, which JSON cannot carry; send null or a string.",
+                field=field,
             ) from None
-        raise InvalidEventData(f"The {what} cannot be serialized to JSON: {exc}") from exc
+        raise InvalidEventData(f"The {what} cannot be serialized to JSON: {exc}", field=field) from exc
     except TypeError as exc:
-        raise InvalidEventData(f"The {what} cannot be serialized to JSON: {exc}") from exc
+        raise InvalidEventData(f"The {what} cannot be serialized to JSON: {exc}", field=field) from exc
     if _ESCAPED_NUL.search(text):
-        raise InvalidEventData(f"The {what} contains a NUL character, which JSON columns cannot store.")
-    return json.loads(text)
+        raise InvalidEventData(
+            f"The {what} contains a NUL character, which JSON columns cannot store.", field=field
+        )
+    result = json.loads(text)
+    if _depth(result) > MAX_DEPTH:
+        raise _too_deep(what, field)
+    return result
+
+
+def _too_deep(what: str, field: str) -> InvalidEventData:
+    return InvalidEventData(
+        f"The {what} is nested too deeply: at most {MAX_DEPTH} levels of objects and lists.", field=field
+    )
+
+
+def _depth(value) -> int:
+    """How many objects and lists are inside one another at most (iterative: no recursion limit)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        elif not isinstance(item, list):
+            continue
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in item)
+    return deepest
 
 
 def envelope(event) -> dict:
@@ -77,16 +116,37 @@ def render_json(payload: dict) -> str:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
 
 
+# XML 1.0 carries tab, line feed, carriage return and the characters from U+0020
+# on, except surrogates and U+FFFE/U+FFFF. Text holding any other character (the
+# C0 controls such as "\x01") is written as base64 of its UTF-8 bytes in an
+# element with encoding="base64"; a dictionary key holding one goes into
+# key="<base64>" with key-encoding="base64". A carriage return is written as the
+# character reference &#13;, because parsers turn a raw one into a line feed.
+_NOT_XML = re.compile(r"[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# An element name: ASCII letters, digits, "_", "-" and ".", not starting with a
+# digit, "-", "." or "xml" (reserved). Parsers disagree on which other letters a
+# name may hold (expat follows XML 1.0's 4th edition tables), and ":" would be
+# read as a namespace prefix; every other key becomes <entry key="...">.
+_XML_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
+
+
+def _xml_text(value: str, element, attribute: str = "encoding") -> str:
+    """value as XML can carry it, marking ``element`` when it had to be base64-encoded."""
+    if _NOT_XML.search(value):
+        element.set(attribute, "base64")
+        return base64.b64encode(value.encode("utf-8")).decode("ascii")
+    return value
+
+
 def _xml_fill(element, value):
     if isinstance(value, dict):
         for key, item in value.items():
             key = str(key)
-            valid = key.replace("_", "a").replace("-", "a").replace(".", "a").isalnum() and not (
-                key[:1].isdigit() or key.lower().startswith("xml")
-            )
-            child = ET.SubElement(element, key if valid else "entry")
-            if not valid:
-                child.set("key", key)
+            if _XML_NAME.fullmatch(key) and not key.lower().startswith("xml"):
+                child = ET.SubElement(element, key)
+            else:
+                child = ET.SubElement(element, "entry")
+                child.set("key", _xml_text(key, child, "key-encoding"))
             _xml_fill(child, item)
     elif isinstance(value, list):
         for item in value:
@@ -95,14 +155,24 @@ def _xml_fill(element, value):
         element.set("null", "true")
     elif isinstance(value, bool):
         element.text = "true" if value else "false"
+    elif isinstance(value, float):
+        element.text = json.dumps(value)  # the same digits as the JSON body
     else:
-        element.text = str(value)
+        element.text = _xml_text(str(value), element)
 
 
 def render_xml(payload: dict) -> str:
+    """The payload as XML 1.0: ``<event>`` with one element per field, lists as ``<item>``.
+
+    Accepts whatever render_json accepts (see _NOT_XML for the characters XML
+    cannot carry raw).
+    """
     root = ET.Element("event")
     _xml_fill(root, payload)
-    return '<?xml version="1.0" encoding="UTF-8"?>' + ET.tostring(root, encoding="unicode")
+    # ElementTree escapes carriage returns in attributes but writes them raw in
+    # text, where a parser would read a line feed: only text holds a raw one here.
+    body = ET.tostring(root, encoding="unicode").replace("\r", "&#13;")
+    return '<?xml version="1.0" encoding="UTF-8"?>' + body
 
 
 RENDERERS = {

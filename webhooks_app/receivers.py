@@ -4,6 +4,8 @@ from django.db.models.signals import post_delete, post_init, post_save, pre_save
 from django.dispatch import receiver
 
 from .events import registry
+from .models import Webhook
+from .selectors import subscriptions
 from .services import event_emit
 
 _SNAPSHOT = "_webhooks_app_initial"
@@ -85,3 +87,10 @@ def emit_on_delete(sender, instance, **kwargs):
     watch = registry.watch_for(sender)
     if watch is not None and "deleted" in watch.actions:
         event_emit(event_type=f"{watch.resource}.deleted", data=watch.serialize(instance))
+
+
+@receiver(post_save, sender=Webhook, dispatch_uid="webhooks_app.webhook_saved")
+@receiver(post_delete, sender=Webhook, dispatch_uid="webhooks_app.webhook_deleted")
+def forget_subscriptions(sender, **kwargs):
+    """This process' cached subscriptions are stale once a webhook changes."""
+    subscriptions.clear()

@@ -1,13 +1,29 @@
-"""Reads: which webhooks get an event, what the sweep must enqueue, log queries."""
+"""Reads: which webhooks get an event, the console's and the API's log queries."""
 
+import time
 from datetime import timedelta
 
-from django.db.models import F, Func, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.core.signals import setting_changed
+from django.db.models import (
+    ExpressionWrapper,
+    F,
+    Func,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    TextField,
+)
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from . import crypto
 from .conf import app_settings
+from .exceptions import ImproperlyConfiguredWebhooks
 from .models import Attempt, Delivery, Webhook
+from .signing import mask
+from .validators import CONTEXT_PREFIX
 
 _MISSING = object()
 
@@ -22,64 +38,185 @@ def _lookup(data, path: str):
     return value
 
 
-def webhook_filters_match(*, filters: dict, data: dict) -> bool:
-    """True when every filter holds: a value must equal, a list must contain."""
-    for path, expected in (filters or {}).items():
-        value = _lookup(data, path)
-        if value is _MISSING:
-            return False
-        if isinstance(expected, list):
-            if value not in expected:
+def _equal(value, expected) -> bool:
+    """JSON equality: true is not 1 and false is not 0 (Python says they are)."""
+    if isinstance(value, bool) or isinstance(expected, bool):
+        return isinstance(value, bool) and isinstance(expected, bool) and value is expected
+    return value == expected
+
+
+def _one_of(value, values) -> bool:
+    return isinstance(values, list) and any(_equal(value, item) for item in values)
+
+
+def _ordered(value, expected) -> bool:
+    """Both numbers or both texts: the only pairs $gt, $gte, $lt and $lte compare."""
+    if isinstance(value, bool) or isinstance(expected, bool):
+        return False
+    numbers = (int, float)
+    return (isinstance(value, numbers) and isinstance(expected, numbers)) or (
+        isinstance(value, str) and isinstance(expected, str)
+    )
+
+
+def _contains(value, expected) -> bool:
+    if isinstance(value, str):
+        return isinstance(expected, str) and expected in value
+    return isinstance(value, list) and any(_equal(item, expected) for item in value)
+
+
+# operator -> test of (value, operand); value is _MISSING when the path is absent.
+# $ne and $nin hold for an absent field; every other operator needs the field.
+_OPERATORS = {
+    "$eq": lambda v, x: v is not _MISSING and _equal(v, x),
+    "$ne": lambda v, x: v is _MISSING or not _equal(v, x),
+    "$in": lambda v, x: v is not _MISSING and _one_of(v, x),
+    "$nin": lambda v, x: v is _MISSING or not _one_of(v, x),
+    "$gt": lambda v, x: _ordered(v, x) and v > x,
+    "$gte": lambda v, x: _ordered(v, x) and v >= x,
+    "$lt": lambda v, x: _ordered(v, x) and v < x,
+    "$lte": lambda v, x: _ordered(v, x) and v <= x,
+    "$exists": lambda v, x: (v is not _MISSING) is x,
+    "$contains": lambda v, x: v is not _MISSING and _contains(v, x),
+}
+
+
+def _condition_holds(value, expected) -> bool:
+    if isinstance(expected, dict):
+        # An operator the validator would refuse (a row written past validation)
+        # matches nothing: a broken filter must not send everything.
+        return bool(expected) and all(
+            op in _OPERATORS and _OPERATORS[op](value, operand) for op, operand in expected.items()
+        )
+    if isinstance(expected, list):
+        return value is not _MISSING and _one_of(value, expected)
+    return value is not _MISSING and _equal(value, expected)
+
+
+def webhook_filters_match(*, filters: dict, data: dict, context: dict | None = None) -> bool:
+    """True when the event passes the webhook's filters (the language of validators.validate_filters).
+
+    Keys at one level must all hold: a dotted path into ``data`` (or
+    ``$context.<path>`` into ``context``) compared with a literal (equal), a list
+    (one of) or an object of operators; ``$or``/``$and`` combine lists of filters.
+    Values compare as JSON: ``1`` never equals ``true``, and ``$gt``-style operators
+    compare numbers with numbers and texts with texts only.
+    """
+    if not filters:
+        return True
+    if not isinstance(filters, dict):
+        return False
+    context = context or {}
+    for key, expected in filters.items():
+        if key == "$or":
+            if not (isinstance(expected, list) and any(_sub_match(f, data, context) for f in expected)):
                 return False
-        elif value != expected:
-            return False
+        elif key == "$and":
+            if not (isinstance(expected, list) and all(_sub_match(f, data, context) for f in expected)):
+                return False
+        else:
+            path = key.removeprefix(CONTEXT_PREFIX)
+            value = _lookup(context if path != key else data, path)
+            if not _condition_holds(value, expected):
+                return False
     return True
 
 
-def webhooks_for_event(*, event_type: str, data: dict) -> list[Webhook]:
-    """Enabled webhooks subscribed to event_type whose filters pass.
+def _sub_match(filters, data, context) -> bool:
+    return (
+        isinstance(filters, dict)
+        and bool(filters)
+        and webhook_filters_match(filters=filters, data=data, context=context)
+    )
 
-    One query over the enabled webhooks; subscriptions and filters are checked in
-    Python because JSON containment is not portable to SQLite.
+
+class _Subscriptions:
+    """This process' copy of the enabled webhooks' subscriptions and filters.
+
+    Read once, then reused for SUBSCRIPTION_CACHE_SECONDS: an emit costs no query
+    for it, whatever the number of webhooks. A change made in this process (any
+    save or delete of a Webhook, a setting change) drops the copy at once; a change
+    made in another process is seen within SUBSCRIPTION_CACHE_SECONDS. A webhook
+    deleted or disabled meanwhile gets nothing: deliveries are inserted only for
+    webhooks that still exist and are enabled (services.events).
+    """
+
+    def __init__(self):
+        self._rows: list[Webhook] | None = None
+        self._loaded_at = 0.0
+
+    def clear(self, **kwargs) -> None:
+        self._rows = None
+
+    def rows(self) -> list[Webhook]:
+        ttl = float(app_settings.SUBSCRIPTION_CACHE_SECONDS or 0)
+        if self._rows is None or ttl <= 0 or time.monotonic() - self._loaded_at > ttl:
+            self._loaded_at = time.monotonic()
+            self._rows = list(Webhook.objects.filter(enabled=True).only("id", "events", "filters"))
+        return self._rows
+
+
+subscriptions = _Subscriptions()
+setting_changed.connect(subscriptions.clear, dispatch_uid="webhooks_app.subscriptions")
+
+
+def webhooks_for_event(*, event_type: str, data: dict, context: dict | None = None) -> list[int]:
+    """Ids of the enabled webhooks subscribed to event_type whose filters pass.
+
+    Subscriptions and filters are checked in Python (JSON containment is not portable
+    to SQLite) over this process' cached copy of the enabled webhooks.
     """
     return [
-        w
-        for w in Webhook.objects.filter(enabled=True).only("id", "events", "filters")
+        w.pk
+        for w in subscriptions.rows()
         if w.subscribes_to(event_type) and webhook_filters_match(filters=w.filters, data=data)
     ]
 
 
-def deliveries_needing_task(*, now=None, limit: int | None = None, stale: bool = True) -> list[int]:
-    """Ids of due pending deliveries that have no live task (the sweep's work).
-
-    With ``stale`` False, a delivery whose task was enqueued more than REQUEUE_AFTER
-    ago and has not started is not included (its task is likely still queued).
-    """
-    now = now or timezone.now()
-    if stale:
-        threshold = now - timedelta(seconds=app_settings.REQUEUE_AFTER)
-        is_stale = Q(enqueued_at__lt=threshold)
-    else:
-        is_stale = Q(pk__in=[])
-    never_or_stale = Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=F("next_attempt_at")) | is_stale
-    lease_expired = Q(lease_until__lt=now) & (
-        Q(enqueued_at__lt=F("lease_until")) | is_stale | Q(enqueued_at__isnull=True)
-    )
-    qs = (
-        Delivery.objects.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now)
-        .filter((Q(lease_until__isnull=True) & never_or_stale) | lease_expired)
-        .order_by("next_attempt_at")
-        .values_list("pk", flat=True)
-    )
-    return list(qs[: limit or app_settings.SWEEP_BATCH])
+# Encrypted columns: list pages never decrypt them beyond what they show, and a
+# row whose secrets no configured key can read still lists (with a marker).
+SECRET_FIELDS = ("secret", "previous_secret", "api_key")
+UNREADABLE_HINT = "(cannot be decrypted)"
 
 
 def webhook_list(*, search: str = "") -> QuerySet[Webhook]:
-    """Webhooks with their last delivery and 24-hour counts, for the console and API."""
-    qs = Webhook.objects.all()
+    """Webhooks with their last delivery and 24-hour counts, for the console and API lists.
+
+    The encrypted fields are deferred; their stored tokens ride along undecrypted
+    (``secret_stored``, ``api_key_stored``) for webhook_api_key_hint and
+    webhook_secrets_readable, which decrypt one lazily and survive a failure.
+    """
+    qs = Webhook.objects.defer(*SECRET_FIELDS).annotate(
+        # A plain TextField output: the value skips EncryptedTextField.from_db_value.
+        secret_stored=ExpressionWrapper(F("secret"), output_field=TextField()),
+        api_key_stored=ExpressionWrapper(F("api_key"), output_field=TextField()),
+    )
     if search:
         qs = qs.filter(Q(name__icontains=search) | Q(url__icontains=search))
     return webhook_stats_annotate(qs)
+
+
+def _stored_decrypt(token: str | None) -> str | None:
+    """The clear value of a stored token, or None when no configured key reads it."""
+    try:
+        return crypto.decrypt(token or "")
+    except ImproperlyConfiguredWebhooks:
+        return None
+
+
+def webhook_api_key_hint(webhook: Webhook) -> str:
+    """The masked API key, or UNREADABLE_HINT when it cannot be decrypted."""
+    if hasattr(webhook, "api_key_stored") and "api_key" in webhook.get_deferred_fields():
+        key = _stored_decrypt(webhook.api_key_stored)
+        return UNREADABLE_HINT if key is None else mask(key)
+    return webhook.api_key_hint
+
+
+def webhook_secrets_readable(webhook: Webhook) -> bool:
+    """False when the signing secret of a listed webhook cannot be decrypted (it cannot be delivered)."""
+    if not hasattr(webhook, "secret_stored") or "secret" not in webhook.get_deferred_fields():
+        return True  # loaded in full: it was decrypted on load
+    return _stored_decrypt(webhook.secret_stored) is not None
 
 
 def webhook_stats_annotate(qs: QuerySet[Webhook]) -> QuerySet[Webhook]:

@@ -3,14 +3,18 @@
 from . import services
 
 
-def delivery_run(delivery_id: int) -> str:
-    """Attempt one delivery (and its short retries); a finished one is left alone."""
-    delivery = services.delivery_attempt(delivery_id=delivery_id)
-    return "skipped" if delivery is None else delivery.status
+def deliveries_drain() -> dict:
+    """Claim and send due deliveries until none is due (a wake-up from emit, the sweep or a timer)."""
+    return services.deliveries_drain()
+
+
+def delivery_run(delivery_id: int | None = None) -> dict:
+    """A task queued by an earlier version (one per delivery): drains like any wake-up."""
+    return services.deliveries_drain()
 
 
 def deliveries_sweep() -> int:
-    """Enqueue due deliveries without a live task (periodic schedule)."""
+    """Wake workers for due deliveries nobody holds (periodic schedule)."""
     return services.deliveries_sweep()
 
 

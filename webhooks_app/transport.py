@@ -12,6 +12,7 @@ import os
 import socket
 import time
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -20,6 +21,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import NameResolutionError
 
 from . import __version__
+from .conf import app_settings
 from .destinations import address_allowed, allowed_rules, host_allowed_by_name
 from .exceptions import DestinationNotAllowed
 
@@ -104,12 +106,21 @@ def session() -> requests.Session:
         # The session is shared by every webhook: a receiver's Set-Cookie must not be
         # replayed to it (or to another webhook on the same host) later.
         s.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
-        adapter = GuardedAdapter(pool_connections=16, pool_maxsize=4, max_retries=0)
+        # Connections kept per destination: as many as a worker sends to one at once.
+        per_destination = max(int(app_settings.DESTINATION_CONCURRENCY), 1)
+        adapter = GuardedAdapter(pool_connections=64, pool_maxsize=per_destination, max_retries=0)
         s.mount("http://", adapter)
         s.mount("https://", adapter)
         s.headers.clear()
         _session = (os.getpid(), s)
     return _session[1]
+
+
+def destination(url: str) -> str:
+    """What per-destination limits count: scheme, host and port of a URL."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
 
 
 @dataclass

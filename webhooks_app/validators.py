@@ -1,11 +1,18 @@
-"""Validators shared by the model, the console form and the API."""
+"""Validators of the Webhook model's fields: the console form, the API and the admin run these.
 
+Each raises a WebhookValidationError (a Django ValidationError) with a message
+that names what is wrong, so every way in shows the same text.
+"""
+
+import json
 import re
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 
 from .destinations import literal_host_problem
+from .events import ALL_EVENTS, registry
+from .exceptions import InvalidEventData, WebhookValidationError
 
 # \Z, not $: $ also matches before a trailing newline ("X-Key\n").
 HEADER_NAME_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}\Z")
@@ -77,3 +84,166 @@ def validate_header_value(value: str) -> None:
         )
     if value != value.strip():
         raise ValidationError("Remove the spaces at the start or end.", code="header_value")
+
+
+# Event subscriptions ------------------------------------------------------------
+
+EVENTS_REQUIRED = "Choose at least one event, or All events."
+
+
+def validate_event_list(value) -> None:
+    """A list of event type names, or ``["*"]`` (an empty list is the field's blank error)."""
+    if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
+        raise WebhookValidationError(
+            'Webhook events are a list of event type names, or ["*"] for all events.',
+            field="events",
+            code="events",
+        )
+
+
+def events_normalize(events: list[str]) -> list[str]:
+    """The stored form of a subscription: ``*`` wins over single types (it includes them), sorted, unique."""
+    return [ALL_EVENTS] if ALL_EVENTS in events else sorted(set(events))
+
+
+def validate_event_types(events: list[str], *, kept=()) -> None:
+    """Every name is a declared event type, ``*``, or one of ``kept``.
+
+    ``kept`` are the types the webhook already subscribes to: a type that is no
+    longer declared stays until someone removes it, so that saving a webhook back
+    as it was read never fails. Each error's ``index`` param is the position of the
+    name in ``events``, for the API's per-item messages.
+    """
+    errors = [
+        ValidationError(
+            '"%(name)s" is not a declared event type.',
+            code="unknown_event_type",
+            params={"index": index, "name": name},
+        )
+        for index, name in enumerate(events)
+        if name != ALL_EVENTS and name not in kept and not registry.is_declared(name)
+    ]
+    if errors:
+        raise WebhookValidationError(errors, field="events")
+
+
+# Filters ------------------------------------------------------------------------
+# The language (DESIGN.md, "Filters"): a key is a dotted path into the event's
+# data, or "$context.<path>" into its current_context; a value is a literal
+# (equals), a list (one of) or an object of operators; "$or"/"$and" take a list
+# of filters; keys at one level are ANDed. selectors.webhook_filters_match runs it.
+
+FILTER_OPERATORS = ("$eq", "$ne", "$in", "$nin", "$gt", "$gte", "$lt", "$lte", "$exists", "$contains")
+FILTER_COMBINATORS = ("$or", "$and")
+CONTEXT_PREFIX = "$context."
+MAX_FILTER_CONDITIONS = 50
+MAX_FILTER_VALUES = 100
+MAX_FILTER_NESTING = 4
+MAX_FILTER_PATH = 200
+MAX_FILTERS_CHARS = 10_000
+SCALARS = (str, int, float, bool, type(None))
+
+
+def _filter_error(message: str) -> WebhookValidationError:
+    return WebhookValidationError(message, field="filters", code="filters")
+
+
+def validate_filters(value) -> None:
+    """Filters in the language above, within the limits; the message names the key at fault."""
+    if not isinstance(value, dict):
+        raise _filter_error('Filters are a JSON object, for example {"accepts_email": true}.')
+    from .payloads import to_jsonable
+
+    try:
+        to_jsonable(value, what="filters JSON", field="filters")
+    except InvalidEventData as exc:
+        raise _filter_error(str(exc)) from None
+    if len(json.dumps(value)) > MAX_FILTERS_CHARS:
+        raise _filter_error(f"Filters are at most {MAX_FILTERS_CHARS} characters of JSON.")
+    count = _filter_check(value, depth=0)
+    if count > MAX_FILTER_CONDITIONS:
+        raise _filter_error(f"Filters hold at most {MAX_FILTER_CONDITIONS} conditions; these have {count}.")
+
+
+def _filter_check(filters: dict, *, depth: int) -> int:
+    """Check one filter object; return how many conditions it holds."""
+    count = 0
+    for key, expected in filters.items():
+        if key in FILTER_COMBINATORS:
+            count += _combinator_check(key, expected, depth=depth)
+        else:
+            _path_check(key)
+            count += _condition_check(key, expected)
+    return count
+
+
+def _combinator_check(key: str, filters, *, depth: int) -> int:
+    if depth >= MAX_FILTER_NESTING:
+        raise _filter_error(f'Filter "{key}": $or and $and nest at most {MAX_FILTER_NESTING} levels deep.')
+    if not isinstance(filters, list) or not filters:
+        raise _filter_error(
+            f'Filter "{key}": expected a list of filters, for example {{"{key}": [{{"a": 1}}, {{"b": 2}}]}}.'
+        )
+    if not all(isinstance(item, dict) and item for item in filters):
+        raise _filter_error(f'Filter "{key}": each item of the list is a filter object with conditions.')
+    return sum(_filter_check(item, depth=depth + 1) for item in filters)
+
+
+def _path_check(key: str) -> None:
+    if not key or len(key) > MAX_FILTER_PATH:
+        raise _filter_error(f"Each filter key is a field path of 1-{MAX_FILTER_PATH} characters.")
+    path = key.removeprefix(CONTEXT_PREFIX)
+    if key.startswith("$") and path == key:
+        raise _filter_error(
+            f'Filter "{key}": not a field path; use a path into the data ("address.country"), '
+            '"$context.<path>", "$or" or "$and".'
+        )
+    if any(not part or part.startswith("$") for part in path.split(".")):
+        raise _filter_error(f'Filter "{key}": a path is field names separated by single dots.')
+
+
+def _condition_check(key: str, expected) -> int:
+    if isinstance(expected, list):
+        _values_check(key, None, expected)
+        return 1
+    if not isinstance(expected, dict):
+        return 1  # a literal: the field must equal it
+    if not expected:
+        raise _filter_error(f'Filter "{key}": an object of operators needs at least one operator.')
+    for operator, operand in expected.items():
+        if operator not in FILTER_OPERATORS:
+            hint = (
+                f'unknown operator "{operator}"'
+                if operator.startswith("$")
+                else f'"{operator}" is not an operator (match a nested field with "{key}.{operator}")'
+            )
+            raise _filter_error(f'Filter "{key}": {hint}; the operators are {", ".join(FILTER_OPERATORS)}.')
+        _operand_check(key, operator, operand)
+    return len(expected)
+
+
+def _operand_check(key: str, operator: str, operand) -> None:
+    where = f'Filter "{key}": {operator}'
+    if operator in ("$in", "$nin"):
+        _values_check(key, operator, operand)
+    elif operator == "$exists":
+        if not isinstance(operand, bool):
+            raise _filter_error(f"{where} takes true or false.")
+    elif operator in ("$gt", "$gte", "$lt", "$lte"):
+        if isinstance(operand, bool) or not isinstance(operand, int | float | str):
+            raise _filter_error(f"{where} compares with a number or a text.")
+    elif not isinstance(operand, SCALARS):
+        raise _filter_error(f"{where} takes a value (text, number, true, false or null).")
+
+
+def _values_check(key: str, operator: str | None, values) -> None:
+    """A literal list (operator None) or the operand of $in/$nin: 1-MAX_FILTER_VALUES values."""
+    what = f"{operator} takes" if operator else "a list of accepted values holds"
+    if (
+        not isinstance(values, list)
+        or not 0 < len(values) <= MAX_FILTER_VALUES
+        or not all(isinstance(item, SCALARS) for item in values)
+    ):
+        raise _filter_error(
+            f'Filter "{key}": {what} 1-{MAX_FILTER_VALUES} values (text, number, true, false or null).'
+        )

@@ -13,7 +13,7 @@ from xml.parsers.expat import ExpatError
 
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
@@ -24,11 +24,13 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from . import selectors, services
+from . import permissions, selectors, services
 from .conf import app_settings
 from .events import ALL_EVENTS
-from .forms import DeliveryFilterForm, RedeliverFailedForm, WebhookForm
+from .exceptions import DeliveryInProgress, WebhookError, WebhookValidationError
+from .forms import DeliveryFilterForm, RedeliverFailedForm, WebhookForm, form_errors_add
 from .models import Delivery, Webhook
+from .params import WebhookListParams, params_clean
 from .payloads import envelope, render
 
 WEBHOOKS_PER_PAGE = 25
@@ -38,11 +40,12 @@ EVENTS_SHOWN_IN_LIST = 2
 AUTO_REFRESH_WINDOW_SECONDS = 120
 
 
-def console_view(permission: str, methods=("GET",)):
-    """Staff only, with the model permission ``webhooks_app.<permission>``.
+def console_view(action: str, methods=("GET",)):
+    """Staff only, with the permissions of ``action`` in the permissions table.
 
     Anonymous users go to the login page; logged-in users without staff status
-    or the permission get a 403.
+    or the permissions get a 403 page that says what is missing (the API's 403
+    says the same).
     """
 
     def decorator(view):
@@ -53,36 +56,36 @@ def console_view(permission: str, methods=("GET",)):
                 # A POST-only URL cannot be the page to come back to after login.
                 target = request.get_full_path() if request.method == "GET" else reverse_list()
                 return redirect_to_login(target)
-            if not (user.is_active and user.is_staff and user.has_perm(f"webhooks_app.{permission}")):
-                raise PermissionDenied
+            if not (user.is_active and user.is_staff):
+                return permission_denied(request, "Webhook settings are for staff members.")
+            if not permissions.allowed(user, action):
+                return permission_denied(request, permissions.denied_message(action))
             return view(request, *args, **kwargs)
 
+        wrapper.permission_action = action  # for tests and tools: what this page needs
         return require_http_methods(list(methods))(wrapper)
 
     return decorator
+
+
+def permission_denied(request, message: str) -> TemplateResponse:
+    response = TemplateResponse(
+        request,
+        "webhooks_app/permission_denied.html",
+        {"base_template": app_settings.BASE_TEMPLATE, "message": message},
+        status=403,
+    )
+    return response
 
 
 def reverse_list() -> str:
     return reverse("webhooks_app:webhook-list")
 
 
-def permissions(user) -> dict:
-    """What the current user may do, for showing only the actions that work."""
-    return {
-        action: user.has_perm(f"webhooks_app.{action}_{model}")
-        for action, model in (
-            ("view", "webhook"),
-            ("add", "webhook"),
-            ("change", "webhook"),
-            ("delete", "webhook"),
-        )
-    } | {"view_delivery": user.has_perm("webhooks_app.view_delivery")}
-
-
 def render_page(request, template: str, context: dict, status: int = 200) -> TemplateResponse:
     context = {
         "base_template": app_settings.BASE_TEMPLATE,
-        "can": permissions(request.user),
+        "can": permissions.capabilities(request.user),
         **context,
     }
     return TemplateResponse(request, template, context, status=status)
@@ -101,13 +104,13 @@ def wants_json(request) -> bool:
     return "application/json" in request.headers.get("Accept", "")
 
 
-def add_service_errors(form, error: ValidationError) -> None:
-    """Put a model ValidationError raised by a service next to the form's fields."""
-    if hasattr(error, "error_dict"):
-        for field, errors in error.error_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, error)
+def params_messages(errors: dict[str, list[str]], labels: dict[str, str]) -> list[str]:
+    """Messages for refused query parameters, each naming the filter it is about."""
+    return [
+        f"{labels.get(name, name)}: {message} The filter was ignored."
+        for name, ms in errors.items()
+        for message in ms
+    ]
 
 
 # Webhooks ---------------------------------------------------------------------
@@ -124,9 +127,12 @@ def events_summary(events: list[str]) -> dict:
     }
 
 
-@console_view("view_webhook")
+@console_view("webhook_view")
 def webhook_list(request):
-    search = request.GET.get("q", "").strip()[:200]
+    # Refused parameters (a NUL character, a text too long) answer 400 with the
+    # page listing every webhook and a message: the same cleaning as the API's.
+    params, errors = params_clean(WebhookListParams({"search": request.GET.get("q", "")}))
+    search = params.cleaned_data.get("search", "")
     webhooks = selectors.webhook_list(search=search).order_by("name", "id")
     page = Paginator(webhooks, WEBHOOKS_PER_PAGE).get_page(request.GET.get("page"))
     rows = []
@@ -138,6 +144,7 @@ def webhook_list(request):
                 "events": events_summary(webhook.events),
                 "success_rate": None if rate is None else round(rate * 100),
                 "finished_24h": webhook.deliveries_24h_succeeded + webhook.deliveries_24h_failed,
+                "secrets_readable": selectors.webhook_secrets_readable(webhook),
             }
         )
     return render_page(
@@ -149,18 +156,20 @@ def webhook_list(request):
             "search": search,
             "query": urlencode({"q": search}) if search else "",
             "any_webhook": bool(rows) or Webhook.objects.exists(),
+            "params_errors": params_messages(errors, {"search": "Search"}),
         },
+        status=400 if errors else 200,
     )
 
 
-@console_view("add_webhook", methods=("GET", "POST"))
+@console_view("webhook_add", methods=("GET", "POST"))
 def webhook_create(request):
     form = WebhookForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             webhook = services.webhook_create(actor=request.user, **form.service_fields())
-        except ValidationError as exc:
-            add_service_errors(form, exc)
+        except (ValidationError, WebhookError) as exc:
+            form_errors_add(form, exc)
         else:
             messages.success(
                 request,
@@ -175,7 +184,7 @@ def update_context(webhook: Webhook, form: WebhookForm, **extra) -> dict:
     return {"form": form, "webhook": webhook, "now": timezone.now(), **extra}
 
 
-@console_view("change_webhook", methods=("GET", "POST"))
+@console_view("webhook_change", methods=("GET", "POST"))
 def webhook_update(request, pk):
     webhook = get_object_or_404(Webhook, pk=pk)
     # The form works on a copy: a rejected submission must not show its values
@@ -184,15 +193,15 @@ def webhook_update(request, pk):
     if request.method == "POST" and form.is_valid():
         try:
             services.webhook_update(webhook=webhook, actor=request.user, **form.service_fields())
-        except ValidationError as exc:
-            add_service_errors(form, exc)
+        except (ValidationError, WebhookError) as exc:
+            form_errors_add(form, exc)
         else:
             messages.success(request, f"Webhook \u201c{webhook.name}\u201d updated.")
             return redirect(reverse_list())
     return render_page(request, "webhooks_app/webhook_form.html", update_context(webhook, form))
 
 
-@console_view("delete_webhook", methods=("GET", "POST"))
+@console_view("webhook_delete", methods=("GET", "POST"))
 def webhook_delete(request, pk):
     webhook = get_object_or_404(Webhook, pk=pk)
     if request.method == "POST":
@@ -207,7 +216,7 @@ def webhook_delete(request, pk):
     )
 
 
-@console_view("change_webhook", methods=("POST",))
+@console_view("webhook_change", methods=("POST",))
 def webhook_toggle(request, pk):
     """Enable or disable in place; answers JSON to the list's script, else redirects."""
     webhook = get_object_or_404(Webhook, pk=pk)
@@ -235,19 +244,19 @@ def test_outcome(delivery: Delivery) -> tuple[int, str]:
     return messages.INFO, "Test event queued. This page updates when the receiver has answered."
 
 
-@console_view("change_webhook", methods=("POST",))
+@console_view("webhook_send_test", methods=("POST",))
 def webhook_test(request, pk):
     webhook = get_object_or_404(Webhook, pk=pk)
     delivery = services.webhook_send_test(webhook=webhook, actor=request.user)
     delivery.refresh_from_db()
     messages.add_message(request, *test_outcome(delivery))
-    if request.user.has_perm("webhooks_app.view_delivery"):
+    if permissions.allowed(request.user, "delivery_view"):
         return redirect(delivery.get_absolute_url())
     return HttpResponseRedirect(safe_next(request, webhook.get_absolute_url()))
 
 
 @never_cache
-@console_view("change_webhook", methods=("POST",))
+@console_view("webhook_secret", methods=("POST",))
 def webhook_reveal_secret(request, pk):
     """The edit page with the signing secret in clear (POST, never cached)."""
     webhook = get_object_or_404(Webhook, pk=pk)
@@ -257,7 +266,7 @@ def webhook_reveal_secret(request, pk):
     return render_page(request, "webhooks_app/webhook_form.html", context)
 
 
-@console_view("change_webhook", methods=("GET", "POST"))
+@console_view("webhook_secret", methods=("GET", "POST"))
 def webhook_rotate_secret(request, pk):
     webhook = get_object_or_404(Webhook, pk=pk)
     if request.method == "POST":
@@ -274,15 +283,19 @@ def webhook_rotate_secret(request, pk):
 # Deliveries ---------------------------------------------------------------------
 
 
-@console_view("view_delivery")
+@console_view("webhook_deliveries")
 def webhook_deliveries(request, pk):
     webhook = get_object_or_404(Webhook, pk=pk)
-    filter_form = DeliveryFilterForm(request.GET)
-    filters = filter_form.filters()
+    # The API's parameters, cleaned the same way; a refused one is ignored with a
+    # message and the page answers 400.
+    filter_form, errors = params_clean(DeliveryFilterForm(request.GET))
+    filters = filter_form.selector_kwargs()
     deliveries = selectors.delivery_list(webhook=webhook, **filters).defer("event__data", "event__context")
     page = Paginator(deliveries, DELIVERIES_PER_PAGE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
+    for name in errors:
+        query.pop(name, None)
     return render_page(
         request,
         "webhooks_app/delivery_list.html",
@@ -293,21 +306,31 @@ def webhook_deliveries(request, pk):
             "filtered": any(filters.values()),
             "query": query.urlencode(),
             "redeliver_form": RedeliverFailedForm(),
+            "params_errors": params_messages(
+                errors,
+                {n: f.label or n.replace("_", " ").capitalize() for n, f in filter_form.fields.items()},
+            ),
         },
+        status=400 if errors else 200,
     )
 
 
-@console_view("change_webhook", methods=("POST",))
+@console_view("deliveries_redeliver_failed", methods=("POST",))
 def webhook_redeliver_failed(request, pk):
     webhook = get_object_or_404(Webhook, pk=pk)
     form = RedeliverFailedForm(request.POST)
     back = reverse("webhooks_app:webhook-deliveries", args=[webhook.pk])
-    if not form.is_valid():
+    count = None
+    if form.is_valid():
+        since = form.cleaned_data["since"]
+        try:
+            count = services.deliveries_redeliver_failed(webhook=webhook, since=since)
+        except WebhookValidationError as exc:
+            form_errors_add(form, exc)
+    if count is None:
         for error in form.errors.get("since", []):
             messages.error(request, f"Redeliver failed deliveries: {error}")
         return redirect(back)
-    since = form.cleaned_data["since"]
-    count = services.deliveries_redeliver_failed(webhook=webhook, since=since)
     when = timezone.localtime(since).strftime("%Y-%m-%d %H:%M")
     if count:
         messages.success(
@@ -340,7 +363,7 @@ def header(headers: dict, name: str) -> str:
     return next((v for k, v in (headers or {}).items() if k.lower() == name.lower()), "")
 
 
-@console_view("view_delivery")
+@console_view("delivery_view")
 def delivery_detail(request, pk):
     try:
         delivery = selectors.delivery_get(pk=pk)
@@ -380,15 +403,14 @@ def delivery_detail(request, pk):
     )
 
 
-@console_view("change_webhook", methods=("POST",))
+@console_view("delivery_redeliver", methods=("POST",))
 def delivery_redeliver(request, pk):
     delivery = get_object_or_404(Delivery.objects.select_related("webhook"), pk=pk)
-    if not delivery.is_final:
-        messages.warning(
-            request, "This delivery is still being attempted; redeliver it once it has finished."
-        )
+    try:
+        new = services.delivery_redeliver(delivery=delivery)
+    except DeliveryInProgress as exc:
+        messages.warning(request, str(exc))
         return redirect(delivery.get_absolute_url())
-    new = services.delivery_redeliver(delivery=delivery)
     new.refresh_from_db()
     messages.success(
         request,

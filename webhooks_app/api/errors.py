@@ -1,39 +1,66 @@
-"""Service exceptions as DRF 400 responses with per-field messages."""
+"""Errors of the services as DRF responses: 400 with per-field messages, 409 for a conflict."""
 
 import contextlib
 
-from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework.exceptions import ParseError, ValidationError
+from rest_framework import status
+from rest_framework.exceptions import APIException, ParseError, ValidationError
 from rest_framework.parsers import JSONParser
 from rest_framework.settings import api_settings
 
-from ..exceptions import InvalidEventData, UnknownEventType
+from ..exceptions import (
+    DeliveryInProgress,
+    IllegalTransition,
+    InvalidEventData,
+    UnknownEventType,
+    WebhookValidationError,
+    error_dict,
+)
 
 
-def validation_detail(exc: DjangoValidationError) -> dict:
-    """A Django ValidationError (from full_clean) as DRF's {field: [messages]}."""
-    if not hasattr(exc, "error_dict"):
-        return {api_settings.NON_FIELD_ERRORS_KEY: exc.messages}
-    return {
-        (api_settings.NON_FIELD_ERRORS_KEY if field == NON_FIELD_ERRORS else field): messages
-        for field, messages in exc.message_dict.items()
-    }
+class Conflict(APIException):
+    """The object is in a state that refuses the action (for example a delivery still pending)."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The object's current state does not allow this."
+    default_code = "conflict"
+
+
+def validation_detail(exc: Exception) -> dict:
+    """A service's error as DRF's ``{field: [messages]}``, the field it names included.
+
+    Messages about one item of a list field (an ``index`` param, e.g. an event type
+    in ``events``) become ``{field: {"<index>": [messages]}}``, as DRF reports a
+    ListField's items.
+    """
+    detail: dict = {}
+    for field, errors in error_dict(exc).items():
+        key = field or api_settings.NON_FIELD_ERRORS_KEY
+        for error in errors:
+            index = (error.params or {}).get("index") if hasattr(error, "params") else None
+            text = error.messages
+            if index is None:
+                detail.setdefault(key, [])
+                if isinstance(detail[key], dict):
+                    detail[key].setdefault("", []).extend(text)
+                else:
+                    detail[key].extend(text)
+            else:
+                if isinstance(detail.get(key), list):
+                    detail[key] = {"": detail[key]}
+                detail.setdefault(key, {}).setdefault(str(index), []).extend(text)
+    return detail
 
 
 @contextlib.contextmanager
 def service_errors():
-    """Turn what services raise on bad input into a 400, never a 500."""
+    """Turn what services raise on bad input into a 400, and a refused state into a 409; never a 500."""
     try:
         yield
-    except DjangoValidationError as exc:
+    except (DeliveryInProgress, IllegalTransition) as exc:
+        raise Conflict(str(exc)) from exc
+    except (DjangoValidationError, WebhookValidationError, UnknownEventType, InvalidEventData) as exc:
         raise ValidationError(validation_detail(exc)) from exc
-    except UnknownEventType as exc:
-        raise ValidationError({"event_type": [str(exc)]}) from exc
-    except InvalidEventData as exc:
-        # The services name the part at fault in the message ("The event context ...").
-        field = "context" if "event context" in str(exc) else "data"
-        raise ValidationError({field: [str(exc)]}) from exc
 
 
 class JSONBodyParser(JSONParser):

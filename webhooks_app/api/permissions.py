@@ -1,48 +1,44 @@
-"""Who may call the API: Django model permissions, reads included."""
+"""Who may call the API: the permissions table of webhooks_app.permissions, reads included."""
 
-from rest_framework.permissions import DjangoModelPermissions
+from rest_framework.permissions import BasePermission
 
-
-def _authenticated(user) -> bool:
-    # False makes DRF answer 401 (with WWW-Authenticate) to anonymous requests.
-    return bool(user and user.is_authenticated)
+from .. import permissions
 
 
-class ModelPermissions(DjangoModelPermissions):
-    """DjangoModelPermissions that also require the view permission for reads.
+class ActionPermissions(BasePermission):
+    """Each view names the action of the permissions table it does, per viewset action.
 
-    DRF's class lets any authenticated user read; here GET, HEAD and OPTIONS need
-    ``view_<model>``. A view may name the permissions of its actions in
-    ``action_permissions`` ({action: [perm, ...]}), because "POST" alone does not
-    say whether a custom action adds, changes or resends something, and views
-    about no model name theirs in ``required_permissions``.
+    ``permission_actions`` maps a viewset action ("list", "create", "redeliver" ...,
+    and "metadata" for OPTIONS) to a table action; a view with no viewset actions
+    names one in ``permission_action``. A view that names none is denied. The 403
+    says which permissions are missing, in the console's words.
     """
 
-    perms_map = {
-        "GET": ["%(app_label)s.view_%(model_name)s"],
-        "HEAD": ["%(app_label)s.view_%(model_name)s"],
-        "OPTIONS": ["%(app_label)s.view_%(model_name)s"],
-        "POST": ["%(app_label)s.add_%(model_name)s"],
-        "PUT": ["%(app_label)s.change_%(model_name)s"],
-        "PATCH": ["%(app_label)s.change_%(model_name)s"],
-        "DELETE": ["%(app_label)s.delete_%(model_name)s"],
-    }
+    message = None
 
-    def permissions_for(self, view, method: str) -> list[str] | None:
-        """The permissions a request needs, or None when the view does not say (deny)."""
+    @staticmethod
+    def action_for(view) -> str | None:
         action = getattr(view, "action", None)
-        action_permissions = getattr(view, "action_permissions", {})
-        if action in action_permissions:
-            return list(action_permissions[action])
-        if getattr(view, "required_permissions", None) is not None:
-            return list(view.required_permissions)
-        queryset = getattr(view, "queryset", None)
-        if queryset is None or method not in self.perms_map:
-            return None
-        return self.get_required_permissions(method, queryset.model)
+        actions = getattr(view, "permission_actions", None) or {}
+        if action in actions:
+            return actions[action]
+        return getattr(view, "permission_action", None)
+
+    def permissions_for(self, view) -> list[str] | None:
+        """The qualified permissions a request to this view needs, or None (denied)."""
+        action = self.action_for(view)
+        return None if action is None else permissions.required(action)
 
     def has_permission(self, request, view):
-        if not _authenticated(request.user):
+        user = request.user
+        if not (user and user.is_authenticated):
+            return False  # DRF answers 401 with WWW-Authenticate
+        if not hasattr(view, request.method.lower()):
+            return True  # a method this URL does not support: DRF answers 405
+        action = self.action_for(view)
+        if action is None:
             return False
-        perms = self.permissions_for(view, request.method)
-        return perms is not None and request.user.has_perms(perms)
+        if not permissions.allowed(user, action):
+            self.message = permissions.denied_message(action)
+            return False
+        return True

@@ -1,7 +1,9 @@
 """The OpenAPI schema of the API: error responses on every operation, only this API's paths."""
 
+from django import forms
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import ResolvedComponent
+from drf_spectacular.utils import OpenApiParameter
 
 from .. import __version__
 
@@ -37,6 +39,12 @@ ERRORS = {
     ),
     "403": ("ErrorDetail", ERROR_DETAIL, "Authenticated, but without the Django permission needed here."),
     "404": ("ErrorDetail", ERROR_DETAIL, "No such object, page or cursor."),
+    "409": (
+        "ErrorDetail",
+        ERROR_DETAIL,
+        "The object's state refuses the action (a delivery still pending cannot be redelivered); "
+        "detail says why.",
+    ),
     "415": ("ErrorDetail", ERROR_DETAIL, "The body must be application/json."),
 }
 
@@ -50,10 +58,10 @@ class WebhooksAutoSchema(AutoSchema):
     """
 
     def get_operation(self, *args, **kwargs):
-        from .permissions import ModelPermissions
+        from .permissions import ActionPermissions
 
         operation = super().get_operation(*args, **kwargs)
-        perms = ModelPermissions().permissions_for(self.view, self.method)
+        perms = ActionPermissions().permissions_for(self.view)
         if operation is not None and perms:
             needed = "Permissions: " + ", ".join(f"`{p}`" for p in perms) + "."
             description = operation.get("description", "")
@@ -66,11 +74,13 @@ class WebhooksAutoSchema(AutoSchema):
         if "{" in self.path or (self._is_list_view() and self._get_paginator()):
             codes.append("404")
         takes_body = self.method in ("POST", "PUT", "PATCH") and self.get_request_serializer() is not None
-        query_serializer = getattr(self.view, "query_serializers", {}).get(getattr(self.view, "action", None))
-        if takes_body or query_serializer is not None:
+        query_form = getattr(self.view, "query_forms", {}).get(getattr(self.view, "action", None))
+        if takes_body or query_form is not None:
             codes.append("400")
         if takes_body:
             codes.append("415")
+        if getattr(self.view, "action", None) in getattr(self.view, "conflict_actions", ()):
+            codes.append("409")
         for code in sorted(codes):
             name, schema, description = ERRORS[code]
             component = ResolvedComponent(
@@ -82,6 +92,29 @@ class WebhooksAutoSchema(AutoSchema):
                 {"content": {"application/json": {"schema": component.ref}}, "description": description},
             )
         return responses
+
+
+def form_parameters(form_class) -> list[OpenApiParameter]:
+    """The query parameters of a webhooks_app.params form, for the schema (the form validates them)."""
+    parameters = []
+    for name, field in form_class.base_fields.items():
+        schema: dict = {"type": "string"}
+        if isinstance(field, forms.ChoiceField):
+            schema["enum"] = [value for value, _ in field.choices if value]
+        elif isinstance(field, forms.DateTimeField):
+            schema["format"] = "date-time"
+        if getattr(field, "max_length", None):
+            schema["maxLength"] = field.max_length
+        parameters.append(
+            OpenApiParameter(
+                name,
+                type=schema,
+                location=OpenApiParameter.QUERY,
+                required=field.required,
+                description=str(field.help_text),
+            )
+        )
+    return parameters
 
 
 def only_this_api(endpoints):
@@ -104,7 +137,8 @@ SCHEMA_SETTINGS = {
         "`python manage.py webhooks_token <username>`) or a Django session. Each endpoint "
         "needs the Django model permission named in its description: view, add, change or "
         "delete of webhook, delivery or event. Anonymous requests get 401, users without "
-        "the permission 403, invalid input 400 with a list of messages per field."
+        "the permission 403 (detail names the permissions missing), invalid input 400 with a "
+        "list of messages per field, an action the object's state refuses 409."
     ),
     "VERSION": __version__,
     "COMPONENT_SPLIT_REQUEST": True,

@@ -1,63 +1,48 @@
 """Shapes of the REST API: input validation and output; the services do the work."""
 
-import json
+import copy
 from collections.abc import Mapping
 
-from django.utils import timezone
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.fields import SkipField
 
 from .. import selectors
 from ..events import ALL_EVENTS, registry
+from ..exceptions import InvalidEventData
 from ..models import Attempt, Delivery, Event, Webhook
-from ..validators import validate_header_value
-
-MAX_JSON_DEPTH = 32
-MAX_FILTERS = 50
-MAX_FILTER_VALUES = 100
-MAX_FILTERS_CHARS = 10_000
-
-
-def json_check(value, *, depth: int = 0) -> None:
-    """Refuse JSON that the databases cannot store.
-
-    PostgreSQL's jsonb rejects NUL characters and lone UTF-16 surrogates (both
-    reach Python through JSON escapes such as "\\u0000"), so they would fail at
-    save time with a database error; deep nesting is refused before it costs
-    recursion anywhere further down.
-    """
-    if depth > MAX_JSON_DEPTH:
-        raise serializers.ValidationError(f"Nested more than {MAX_JSON_DEPTH} levels deep.")
-    if isinstance(value, str):
-        _text_check(value)
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            _text_check(str(key))
-            json_check(item, depth=depth + 1)
-    elif isinstance(value, list):
-        for item in value:
-            json_check(item, depth=depth + 1)
-
-
-def _text_check(text: str) -> None:
-    if "\x00" in text:
-        raise serializers.ValidationError("Text may not contain NUL characters (\\u0000).")
-    if any("\ud800" <= c <= "\udfff" for c in text):
-        raise serializers.ValidationError("Text may not contain unpaired surrogates (\\ud800-\\udfff).")
+from ..payloads import to_jsonable
+from .errors import validation_detail
 
 
 @extend_schema_field({"type": "object", "additionalProperties": {}})
 class JSONObjectField(serializers.JSONField):
-    """A JSON object (never a list or a scalar), storable in any supported database."""
+    """A JSON object (never a list or a scalar) that payloads.to_jsonable accepts.
+
+    to_jsonable is the app's one strict-JSON check (NUL characters, lone
+    surrogates, NaN, nesting depth), the same emit() applies.
+    """
 
     default_error_messages = {"not_object": "Expected a JSON object."}
+
+    def __init__(self, *, what: str = "value", **kwargs):
+        self.what = what
+        super().__init__(**kwargs)
 
     def to_internal_value(self, data):
         data = super().to_internal_value(data)
         if not isinstance(data, dict):
             self.fail("not_object")
-        json_check(data)
-        return data
+        try:
+            return to_jsonable(data, what=self.what)
+        except InvalidEventData as exc:
+            raise serializers.ValidationError(str(exc)) from None
+
+
+@extend_schema_field({"type": "object", "additionalProperties": {}})
+class FiltersField(serializers.JSONField):
+    """A webhook's filters: any JSON here; the model's validate_filters decides (the console's rule)."""
 
 
 @extend_schema_field({"type": "object", "additionalProperties": {"type": "string"}})
@@ -74,6 +59,19 @@ class EventTypeField(serializers.ChoiceField):
 
     def __init__(self, **kwargs):
         super().__init__(choices=[], **kwargs)
+
+
+class SubscribedEventField(EventTypeField):
+    """An item of a webhook's ``events``: the choices document the declared types in the
+    schema; which names are accepted is the model's rule (Webhook.clean), so that the
+    API, the console and the admin refuse the same names with the same message."""
+
+    default_error_messages = {"not_text": "Expected an event type name (text)."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("not_text")
+        return data
 
 
 class StrictFieldsMixin:
@@ -97,26 +95,6 @@ class StrictFieldsMixin:
         return value
 
 
-def validate_filters(value: dict) -> None:
-    """Filters are {"dotted.path": scalar or [scalars]}; see selectors.webhook_filters_match."""
-    if len(value) > MAX_FILTERS:
-        raise serializers.ValidationError(f"At most {MAX_FILTERS} conditions.")
-    for path, expected in value.items():
-        if not path or len(path) > 200:
-            raise serializers.ValidationError("Each condition names a field path of 1-200 characters.")
-        items = expected if isinstance(expected, list) else [expected]
-        if isinstance(expected, list) and not 0 < len(expected) <= MAX_FILTER_VALUES:
-            raise serializers.ValidationError(
-                f"{path}: a list of accepted values has 1-{MAX_FILTER_VALUES} items."
-            )
-        if any(isinstance(item, dict | list) for item in items):
-            raise serializers.ValidationError(
-                f"{path}: expected a value (text, number, true, false or null) or a list of values."
-            )
-    if len(json.dumps(value)) > MAX_FILTERS_CHARS:
-        raise serializers.ValidationError(f"At most {MAX_FILTERS_CHARS} characters of JSON.")
-
-
 # Webhooks ---------------------------------------------------------------------
 
 
@@ -124,9 +102,8 @@ class WebhookSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     """A webhook as read and written through the API (never with its signing secret)."""
 
     events = serializers.ListField(
-        child=EventTypeField(),
-        allow_empty=False,
-        min_length=1,
+        child=SubscribedEventField(),
+        allow_empty=True,  # the model says "Choose at least one event, or All events."
         help_text='Event type names this webhook receives, or ["*"] for all events '
         "(including types declared later). GET /api/event-types/ lists the declared types.",
     )
@@ -136,18 +113,20 @@ class WebhookSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         allow_blank=True,
         trim_whitespace=False,
         max_length=500,
-        validators=[validate_header_value],
         help_text="Sent in the api_key_header of each request. Write-only: reads return api_key_hint. "
         "Omit it to keep the stored key; send an empty string to remove it.",
     )
-    api_key_hint = serializers.CharField(
-        read_only=True, help_text="The stored API key masked but for its last characters; empty when none."
+    api_key_hint = serializers.SerializerMethodField(
+        help_text="The stored API key masked but for its last characters; empty when none, "
+        '"(cannot be decrypted)" when no configured key can read it.'
     )
-    filters = JSONObjectField(
+    filters = FiltersField(
         required=False,
-        validators=[validate_filters],
-        help_text='Conditions on the event data, e.g. {"accepts_email": true} or '
-        '{"address.country": ["SE", "NO"]}; all must hold for the webhook to receive an event.',
+        help_text='Conditions on the event data: {"accepts_email": true}, '
+        '{"address.country": ["SE", "NO"]}, {"score": {"$gte": 5}}, {"$context.source": "api"}, '
+        '{"$or": [{...}, {...}]}. A key is a dotted path into data or $context.<path>; a value '
+        "is a literal (equals), a list (one of) or an object of operators ($eq $ne $in $nin $gt "
+        "$gte $lt $lte $exists $contains). Every condition must hold.",
     )
     timeout = serializers.IntegerField(
         required=False,
@@ -212,17 +191,53 @@ class WebhookSerializer(StrictFieldsMixin, serializers.ModelSerializer):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        names = registry.names()
-        instance = self.instance if isinstance(self.instance, Webhook) else None
-        if instance is not None:
-            # Keep types the webhook already has although they are no longer declared,
-            # so that sending back what was read does not fail.
-            names += sorted({n for n in instance.events or [] if n != ALL_EVENTS and n not in names})
-        self.fields["events"].child.choices = [ALL_EVENTS, *names]
+        # For the schema's enum only: the model decides which names are accepted.
+        self.fields["events"].child.choices = [ALL_EVENTS, *registry.names()]
 
-    def validate_events(self, events: list[str]) -> list[str]:
-        # "*" wins over single types: it already includes them (as in the console).
-        return [ALL_EVENTS] if ALL_EVENTS in events else sorted(set(events))
+    def to_internal_value(self, data):
+        """The fields' own checks, then the model's validation (full_clean), all reported at once.
+
+        The rules live on the model (field validators and Webhook.clean): the same
+        ones the console form and the admin run, with the same messages. A field
+        that failed here is left out of the model's run.
+        """
+        try:
+            attrs, errors = super().to_internal_value(data), {}
+        except serializers.ValidationError as exc:
+            if not isinstance(exc.detail, dict) or not isinstance(data, Mapping):
+                raise
+            errors = dict(exc.detail)
+            attrs = self._fields_valid(data, skip=errors)
+        errors.update({k: v for k, v in self._model_errors(attrs, skip=errors).items() if k not in errors})
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
+    def _fields_valid(self, data, *, skip) -> dict:
+        attrs = {}
+        for field in self._writable_fields:
+            if field.field_name in skip:
+                continue
+            try:
+                value = field.run_validation(field.get_value(data))
+            except (serializers.ValidationError, DjangoValidationError, SkipField):
+                continue
+            self.set_value(attrs, field.source_attrs, value)
+        return attrs
+
+    def _model_errors(self, attrs: dict, *, skip) -> dict:
+        webhook = copy.copy(self.instance) if isinstance(self.instance, Webhook) else Webhook()
+        for name, value in attrs.items():
+            setattr(webhook, name, value)
+        try:
+            webhook.full_clean(exclude=set(skip), validate_unique=False, validate_constraints=False)
+        except DjangoValidationError as exc:
+            return validation_detail(exc)
+        return {}
+
+    @extend_schema_field(serializers.CharField())
+    def get_api_key_hint(self, webhook) -> str:
+        return selectors.webhook_api_key_hint(webhook)
 
     @extend_schema_field(serializers.FloatField(allow_null=True, min_value=0, max_value=1))
     def get_success_rate_24h(self, webhook) -> float | None:
@@ -266,21 +281,10 @@ class WebhookSecretSerializer(serializers.ModelSerializer):
         fields = ["id", "secret", "previous_secret_expires_at"]
 
 
-class WebhookListParamsSerializer(serializers.Serializer):
-    search = serializers.CharField(
-        required=False, allow_blank=True, max_length=200, help_text="Part of the name or the URL."
-    )
-
-
 class RedeliverFailedSerializer(StrictFieldsMixin, serializers.Serializer):
     since = serializers.DateTimeField(
         help_text="Redeliver the failed deliveries created at or after this moment (in the past)."
     )
-
-    def validate_since(self, since):
-        if since > timezone.now():
-            raise serializers.ValidationError("Choose a moment in the past.")
-        return since
 
 
 class RedeliverFailedResultSerializer(serializers.Serializer):
@@ -372,23 +376,6 @@ class DeliveryDetailSerializer(DeliverySerializer):
         return AttemptSerializer(selectors.attempt_list(delivery=delivery), many=True).data
 
 
-class DeliveryFilterSerializer(serializers.Serializer):
-    """Query parameters of a webhook's delivery log."""
-
-    status = serializers.ChoiceField(
-        choices=Delivery.Status.choices, required=False, help_text="Only deliveries in this status."
-    )
-    event_type = serializers.CharField(
-        required=False, max_length=100, help_text="Only deliveries of this event type."
-    )
-    created_after = serializers.DateTimeField(
-        required=False, help_text="Only deliveries created at or after this moment."
-    )
-    created_before = serializers.DateTimeField(
-        required=False, help_text="Only deliveries created before this moment."
-    )
-
-
 # Event types and events -------------------------------------------------------
 
 
@@ -402,8 +389,11 @@ class EventEmitSerializer(StrictFieldsMixin, serializers.Serializer):
     """An event to emit: a declared type, its data and what caused it."""
 
     event_type = EventTypeField(help_text="A declared event type (GET /api/event-types/).")
-    data = JSONObjectField(required=False, default=dict, help_text="The event data, sent as data.")
+    data = JSONObjectField(
+        what="event data", required=False, default=dict, help_text="The event data, sent as data."
+    )
     context = JSONObjectField(
+        what="event context",
         required=False,
         default=dict,
         help_text="Merged into current_context (which already names the API user as actor).",

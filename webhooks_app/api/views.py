@@ -6,23 +6,19 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework import status, viewsets
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.response import Response
 
 from .. import selectors, services
 from ..events import event_context, registry
 from ..models import Delivery, Event, Webhook
+from ..params import DeliveryListParams, WebhookListParams, params_clean
 from . import serializers as s
 from .errors import JSONBodyParser, service_errors
 from .pagination import DeliveryCursorPagination, WebhookPagination
-from .permissions import ModelPermissions
-from .schema import SCHEMA_SETTINGS, WebhooksAutoSchema
-
-VIEW_WEBHOOK = "webhooks_app.view_webhook"
-CHANGE_WEBHOOK = "webhooks_app.change_webhook"
-VIEW_DELIVERY = "webhooks_app.view_delivery"
-ADD_DELIVERY = "webhooks_app.add_delivery"
+from .permissions import ActionPermissions
+from .schema import SCHEMA_SETTINGS, WebhooksAutoSchema, form_parameters
 
 
 def api_reverse(request, name: str, args=()) -> str:
@@ -41,19 +37,24 @@ class WebhooksAPIMixin:
     """
 
     authentication_classes = [TokenAuthentication, SessionAuthentication]
-    permission_classes = [ModelPermissions]
+    permission_classes = [ActionPermissions]
     parser_classes = [JSONBodyParser]
     renderer_classes = [JSONRenderer, BrowsableAPIRenderer]
     schema = WebhooksAutoSchema()
-    action_permissions: dict = {}
-    required_permissions = None
-    query_serializers: dict = {}
+    # The action of webhooks_app.permissions each viewset action does (ActionPermissions).
+    permission_actions: dict = {}
+    permission_action: str | None = None
+    # Query parameters per viewset action: a webhooks_app.params form, shared with the console.
+    query_forms: dict = {}
+    # Viewset actions that answer 409 when the object's state refuses them.
+    conflict_actions: tuple = ()
 
-    def query_params_validated(self) -> dict:
-        """The query parameters of this action, validated by its query serializer (else 400)."""
-        serializer = self.query_serializers[self.action](data=self.request.query_params)
-        serializer.is_valid(raise_exception=True)
-        return serializer.validated_data
+    def query_params_form(self):
+        """The query parameters of this action, cleaned as the console cleans them (else 400)."""
+        form, errors = params_clean(self.query_forms[self.action](self.request.query_params))
+        if errors:
+            raise ValidationError(errors)
+        return form
 
     def api_event_context(self):
         """The event context of an API request: the API user as actor, "api" as source.
@@ -65,7 +66,7 @@ class WebhooksAPIMixin:
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List webhooks", parameters=[s.WebhookListParamsSerializer]),
+    list=extend_schema(summary="List webhooks", parameters=form_parameters(WebhookListParams)),
     retrieve=extend_schema(summary="Read a webhook"),
     update=extend_schema(summary="Replace a webhook"),
     partial_update=extend_schema(summary="Change some fields of a webhook"),
@@ -78,22 +79,27 @@ class WebhookViewSet(WebhooksAPIMixin, viewsets.ModelViewSet):
     serializer_class = s.WebhookSerializer
     pagination_class = WebhookPagination
     lookup_value_regex = "[0-9]+"
-    action_permissions = {
-        # Reading or replacing the signing secret is as sensitive as editing the webhook.
-        "secret": [VIEW_WEBHOOK, CHANGE_WEBHOOK],
-        "rotate_secret": [VIEW_WEBHOOK, CHANGE_WEBHOOK],
-        "send_test": [VIEW_WEBHOOK, CHANGE_WEBHOOK],
-        "deliveries": [VIEW_WEBHOOK, VIEW_DELIVERY],
-        "redeliver_failed": [VIEW_WEBHOOK, ADD_DELIVERY],
+    permission_actions = {
+        "list": "webhook_view",
+        "retrieve": "webhook_view",
+        "metadata": "webhook_view",
+        "create": "webhook_add",
+        "update": "webhook_change",
+        "partial_update": "webhook_change",
+        "destroy": "webhook_delete",
+        "secret": "webhook_secret",
+        "rotate_secret": "webhook_secret",
+        "send_test": "webhook_send_test",
+        "deliveries": "webhook_deliveries",
+        "redeliver_failed": "deliveries_redeliver_failed",
     }
-    query_serializers = {
-        "list": s.WebhookListParamsSerializer,
-        "deliveries": s.DeliveryFilterSerializer,
-    }
+    query_forms = {"list": WebhookListParams, "deliveries": DeliveryListParams}
 
     def get_queryset(self):
         if self.action in ("list", "retrieve"):
-            return self._with_stats(Webhook.objects.all())
+            # Secrets stay encrypted and unloaded: only the API key's hint is shown,
+            # decrypted lazily, and a row no key can decrypt still reads.
+            return selectors.webhook_list().select_related("created_by", "updated_by")
         return Webhook.objects.all()
 
     @staticmethod
@@ -107,8 +113,8 @@ class WebhookViewSet(WebhooksAPIMixin, viewsets.ModelViewSet):
         return self._with_stats(Webhook.objects.filter(pk=webhook.pk)).get()
 
     def list(self, request, *args, **kwargs):
-        params = self.query_params_validated()
-        queryset = selectors.webhook_list(search=params.get("search", ""))
+        search = self.query_params_form().cleaned_data["search"]
+        queryset = selectors.webhook_list(search=search)
         page = self.paginate_queryset(queryset.select_related("created_by", "updated_by"))
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
@@ -183,7 +189,7 @@ class WebhookViewSet(WebhooksAPIMixin, viewsets.ModelViewSet):
     @extend_schema(
         summary="List a webhook's deliveries",
         description="Newest first, by cursor: follow `next` for older deliveries.",
-        parameters=[s.DeliveryFilterSerializer],
+        parameters=form_parameters(DeliveryListParams),
         responses=s.DeliverySerializer(many=True),
     )
     @action(
@@ -194,14 +200,8 @@ class WebhookViewSet(WebhooksAPIMixin, viewsets.ModelViewSet):
     )
     def deliveries(self, request, pk=None):
         webhook = self.get_object()
-        params = self.query_params_validated()
-        queryset = selectors.delivery_list(
-            webhook=webhook,
-            status=params.get("status", ""),
-            event_type=params.get("event_type", ""),
-            since=params.get("created_after"),
-            until=params.get("created_before"),
-        )
+        params = self.query_params_form()
+        queryset = selectors.delivery_list(webhook=webhook, **params.selector_kwargs())
         # The list shows no event body: do not join the (possibly large) event rows.
         page = self.paginate_queryset(queryset.select_related(None))
         return self.get_paginated_response(s.DeliverySerializer(page, many=True).data)
@@ -223,9 +223,10 @@ class WebhookViewSet(WebhooksAPIMixin, viewsets.ModelViewSet):
         webhook = self.get_object()
         serializer = s.RedeliverFailedSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        count = services.deliveries_redeliver_failed(
-            webhook=webhook, since=serializer.validated_data["since"]
-        )
+        with service_errors():
+            count = services.deliveries_redeliver_failed(
+                webhook=webhook, since=serializer.validated_data["since"]
+            )
         return Response({"count": count})
 
 
@@ -235,7 +236,12 @@ class DeliveryViewSet(WebhooksAPIMixin, viewsets.GenericViewSet):
     queryset = Delivery.objects.all()
     serializer_class = s.DeliveryDetailSerializer
     lookup_value_regex = "[0-9]+"
-    action_permissions = {"redeliver": [VIEW_DELIVERY, ADD_DELIVERY]}
+    permission_actions = {
+        "retrieve": "delivery_view",
+        "metadata": "delivery_view",
+        "redeliver": "delivery_redeliver",
+    }
+    conflict_actions = ("redeliver",)
 
     def get_object(self):
         try:
@@ -251,20 +257,24 @@ class DeliveryViewSet(WebhooksAPIMixin, viewsets.GenericViewSet):
 
     @extend_schema(
         summary="Redeliver",
-        description="A new delivery of the same event to the same webhook (same webhook-id).",
+        description="A new delivery of the same event to the same webhook (same webhook-id). "
+        "Only a finished delivery can be redelivered: one still pending (being tried) "
+        "gets 409 with a detail saying so, as the console refuses it.",
         request=None,
         responses={201: s.DeliverySerializer},
     )
     @action(detail=True, methods=["post"], serializer_class=s.DeliverySerializer)
     def redeliver(self, request, pk=None):
-        delivery = services.delivery_redeliver(delivery=self.get_object())
-        return Response(s.DeliverySerializer(delivery).data, status=status.HTTP_201_CREATED)
+        delivery = self.get_object()
+        with service_errors():
+            new = services.delivery_redeliver(delivery=delivery)
+        return Response(s.DeliverySerializer(new).data, status=status.HTTP_201_CREATED)
 
 
 class EventTypeViewSet(WebhooksAPIMixin, viewsets.ViewSet):
     """The declared event types."""
 
-    required_permissions = [VIEW_WEBHOOK]
+    permission_actions = {"list": "event_type_list", "metadata": "event_type_list"}
 
     @extend_schema(summary="List the declared event types", responses=s.EventTypeSerializer(many=True))
     def list(self, request):
@@ -276,6 +286,7 @@ class EventViewSet(WebhooksAPIMixin, viewsets.GenericViewSet):
 
     queryset = Event.objects.all()
     serializer_class = s.EventEmitSerializer
+    permission_actions = {"create": "event_emit", "metadata": "event_emit"}
 
     @extend_schema(
         summary="Emit an event",
@@ -300,7 +311,7 @@ class SchemaView(WebhooksAPIMixin, SpectacularAPIView):
     exclude_from_schema = True
     parser_classes = []
     renderer_classes = SpectacularAPIView.renderer_classes
-    required_permissions = [VIEW_WEBHOOK]
+    permission_action = "schema_view"
     custom_settings = SCHEMA_SETTINGS
 
 
@@ -310,7 +321,7 @@ class DocsView(WebhooksAPIMixin, SpectacularSwaggerView):
     exclude_from_schema = True
     parser_classes = []
     renderer_classes = SpectacularSwaggerView.renderer_classes
-    required_permissions = [VIEW_WEBHOOK]
+    permission_action = "schema_view"
     title = SCHEMA_SETTINGS["TITLE"]
 
     def _get_schema_url(self, request):

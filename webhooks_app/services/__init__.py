@@ -2,8 +2,9 @@
 
 Every state change of the app goes through here; views, serializers, tasks,
 receivers and admin actions call these functions and nothing else. One module
-per job: ``events`` (emit), ``queue`` (waking workers, the sweep),
-``deliveries`` (attempts, retries, redelivery), ``webhooks`` (management) and
+per job: ``events`` (emit), ``queue`` (waking workers, the sweep, timed wake-ups),
+``drain`` (what a woken worker does), ``deliveries`` (claims, requests, the attempt
+log, retries, redelivery), ``webhooks`` (management) and
 ``retention`` (the purge).
 """
 
@@ -11,10 +12,12 @@ from .deliveries import (
     ALLOWED_TRANSITIONS,
     REDACTED,
     attempt_record,
+    attempts_record,
+    deliveries_claim,
     deliveries_redeliver_failed,
+    deliveries_release,
     delivery_attempt,
     delivery_cancel,
-    delivery_claim,
     delivery_finish,
     delivery_redeliver,
     delivery_request,
@@ -22,8 +25,9 @@ from .deliveries import (
     retry_after_seconds,
     retry_delay,
 )
+from .drain import deliveries_drain
 from .events import event_emit
-from .queue import TASK, deliveries_enqueue, deliveries_sweep
+from .queue import DRAIN_TASK, TASK, deliveries_sweep, retries_schedule_wakeup, workers_wake
 from .retention import PURGE_TASK, retention_purge, retention_purge_slice
 from .webhooks import (
     SECRET_OVERLAP,
@@ -39,18 +43,21 @@ from .webhooks import (
 
 __all__ = [
     "ALLOWED_TRANSITIONS",
+    "DRAIN_TASK",
     "PURGE_TASK",
     "REDACTED",
     "SECRET_OVERLAP",
     "TASK",
     "WEBHOOK_FIELDS",
     "attempt_record",
-    "deliveries_enqueue",
+    "attempts_record",
+    "deliveries_claim",
+    "deliveries_drain",
     "deliveries_redeliver_failed",
+    "deliveries_release",
     "deliveries_sweep",
     "delivery_attempt",
     "delivery_cancel",
-    "delivery_claim",
     "delivery_finish",
     "delivery_redeliver",
     "delivery_request",
@@ -58,6 +65,7 @@ __all__ = [
     "headers_redact",
     "retention_purge",
     "retention_purge_slice",
+    "retries_schedule_wakeup",
     "retry_after_seconds",
     "retry_delay",
     "webhook_create",
@@ -67,4 +75,5 @@ __all__ = [
     "webhook_send_test",
     "webhook_set_enabled",
     "webhook_update",
+    "workers_wake",
 ]

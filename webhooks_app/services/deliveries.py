@@ -1,20 +1,26 @@
-"""Deliveries: claiming, attempting, recording, retrying, finishing and redelivering."""
+"""Deliveries: claiming, building requests, recording attempts, retrying, finishing, redelivering.
+
+The loop that sends claimed deliveries concurrently lives in services.drain; the
+pieces here work on batches so that a batch costs a few statements, not a few per
+delivery.
+"""
 
 import email.utils
 import logging
 import random
 import time
+from collections import defaultdict
+from dataclasses import dataclass
 from datetime import UTC, timedelta
-from functools import partial
 
-from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db import connections, router, transaction
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from .. import signing, transport
 from ..conf import app_settings
 from ..events import TEST_EVENT
-from ..exceptions import IllegalTransition
+from ..exceptions import DeliveryInProgress, IllegalTransition, WebhookValidationError
 from ..models import Attempt, Delivery, Event, Webhook
 from ..payloads import render
 from ..signals import delivery_failed
@@ -24,106 +30,194 @@ from .webhooks import _webhook_failure_count, webhook_disable
 logger = logging.getLogger(__name__)
 
 REDACTED = "[redacted]"
-
-
-def _lease_seconds(webhook: Webhook) -> float:
-    return _timeout(webhook) + app_settings.LEASE_MARGIN
+# Written by one bulk UPDATE when attempts are recorded (success or a retry).
+_RECORDED_FIELDS = [
+    "status",
+    "completed_at",
+    "next_attempt_at",
+    "lease_until",
+    "last_response_status",
+    "last_error",
+    "last_duration_ms",
+    "updated_at",
+]
 
 
 def _timeout(webhook: Webhook) -> float:
     return float(webhook.timeout or app_settings.TIMEOUT)
 
 
-def delivery_claim(*, delivery_id: int, lease_seconds: float) -> bool:
-    """Take a due pending delivery for one attempt (a conditional UPDATE).
+def deliveries_claim(*, limit: int, exclude_webhooks=(), only=None, now=None) -> list[Delivery]:
+    """Take up to ``limit`` due deliveries for one attempt each, oldest due first.
 
-    The attempt is counted here, before anything is sent.
+    One short transaction: the rows are selected (``FOR UPDATE SKIP LOCKED`` where the
+    database has it, so concurrent workers take different rows; SQLite's IMMEDIATE
+    transaction serialises them), leased for their webhook's timeout plus
+    LEASE_MARGIN, and their attempt is counted before anything is sent. Returns the
+    deliveries with ``webhook`` and ``event`` loaded. ``only`` restricts the claim to
+    those delivery ids.
     """
-    now = timezone.now()
-    return bool(
-        Delivery.objects.filter(pk=delivery_id, status=Delivery.Status.PENDING, next_attempt_at__lte=now)
-        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
-        .update(
-            lease_until=now + timedelta(seconds=lease_seconds),
-            attempt_count=F("attempt_count") + 1,
-            updated_at=now,
+    now = now or timezone.now()
+    qs = Delivery.objects.due(now=now)
+    if only is not None:
+        qs = qs.filter(pk__in=only)
+    if exclude_webhooks:
+        qs = qs.exclude(webhook_id__in=exclude_webhooks)
+    qs = qs.order_by("next_attempt_at", "id")
+    using = router.db_for_write(Delivery)
+    with transaction.atomic(using=using):
+        if connections[using].features.has_select_for_update_skip_locked:
+            qs = qs.select_for_update(skip_locked=True)
+        rows = list(qs.values_list("pk", "webhook_id", "event_id", "event_type", "attempt_count")[:limit])
+        if not rows:
+            return []
+        webhooks = _webhooks_load({row[1] for row in rows})
+        by_lease = defaultdict(list)
+        for pk, webhook_id, *_ in rows:
+            webhook = webhooks.get(webhook_id)
+            timeout = _timeout(webhook) if isinstance(webhook, Webhook) else float(app_settings.TIMEOUT)
+            by_lease[timeout + float(app_settings.LEASE_MARGIN)].append(pk)
+        leases = {}
+        for seconds, pks in by_lease.items():
+            lease_until = now + timedelta(seconds=seconds)
+            Delivery.objects.filter(pk__in=pks).update(
+                lease_until=lease_until, attempt_count=F("attempt_count") + 1, updated_at=now
+            )
+            leases.update(dict.fromkeys(pks, lease_until))
+    events = Event.objects.in_bulk({row[2] for row in rows})
+    claimed = []
+    for pk, webhook_id, event_id, event_type, count in rows:
+        delivery = Delivery(
+            pk=pk,
+            webhook_id=webhook_id,
+            event_id=event_id,
+            event_type=event_type,
+            status=Delivery.Status.PENDING,
+            attempt_count=count + 1,
+            next_attempt_at=now,
+            lease_until=leases[pk],
         )
+        webhook = webhooks.get(webhook_id)
+        if isinstance(webhook, Webhook):
+            delivery.webhook = webhook
+        else:
+            # Unreadable (an exception) or deleted meanwhile (None): no request.
+            delivery._load_error = webhook or LookupError("The webhook no longer exists.")
+        if event_id in events:
+            delivery.event = events[event_id]
+        else:
+            delivery._load_error = LookupError("The event no longer exists.")
+        claimed.append(delivery)
+    return claimed
+
+
+def _webhooks_load(pks) -> dict:
+    """Webhooks by id; a row that cannot be read (a secret that no key decrypts) maps
+    to its exception instead of failing the whole batch."""
+    try:
+        return Webhook.objects.in_bulk(pks)
+    except Exception:
+        loaded = {}
+        for pk in pks:
+            try:
+                loaded[pk] = Webhook.objects.filter(pk=pk).first()
+            except Exception as exc:
+                loaded[pk] = exc
+        return loaded
+
+
+def deliveries_release(*, deliveries: list[Delivery]) -> int:
+    """Give back claimed deliveries that were not sent: no lease, the attempt uncounted."""
+    if not deliveries:
+        return 0
+    return Delivery.objects.filter(pk__in=[d.pk for d in deliveries], status=Delivery.Status.PENDING).update(
+        lease_until=None, attempt_count=F("attempt_count") - 1, updated_at=timezone.now()
     )
 
 
 def delivery_attempt(*, delivery_id: int) -> Delivery | None:
-    """Run the due attempt of a delivery, and short retries in place.
+    """Claim one due delivery, send it in this thread and record the result.
 
     Returns the delivery as it ended, or None when there was nothing to do (already
-    finished, not due, or held by another worker): a duplicate task is harmless.
+    finished, not due, or held by another worker). Workers use services.drain; this
+    is the same path for one delivery.
     """
-    while True:
-        row = (
-            Delivery.objects.select_related("webhook")
-            .only("pk", "status", "webhook__timeout")
-            .filter(pk=delivery_id)
-            .first()
-        )
-        if row is None or row.status != Delivery.Status.PENDING:
-            return None
-        if not delivery_claim(delivery_id=delivery_id, lease_seconds=_lease_seconds(row.webhook)):
-            return None
-        try:
-            delivery = Delivery.objects.select_related("webhook", "event").get(pk=delivery_id)
-            # A test event is the one thing sent to a disabled webhook: it is how an
-            # admin checks a receiver before enabling it (webhook_send_test).
-            if not delivery.webhook.enabled and delivery.event_type != TEST_EVENT:
-                delivery_finish(
-                    delivery=delivery,
-                    status=Delivery.Status.CANCELLED,
-                    error="The webhook is disabled.",
-                    uncount=True,
-                )
-                return delivery
-            _attempt_send(delivery)
-        except Exception as exc:
-            return _delivery_unattemptable(delivery_id=delivery_id, exc=exc)
-        wait = _inline_wait(delivery)
-        if wait is None:
-            return delivery
-        time.sleep(wait)
-
-
-def _delivery_unattemptable(*, delivery_id: int, exc: Exception) -> Delivery | None:
-    """Follow the retry schedule for a delivery that could not even be tried.
-
-    For example a webhook secret that cannot be decrypted after a key was lost:
-    without this the lease would expire and the sweep would retry it forever.
-    """
-    logger.exception("Delivery %s could not be attempted", delivery_id)
-    delivery = Delivery.objects.filter(pk=delivery_id, status=Delivery.Status.PENDING).first()
-    if delivery is None:
+    claimed = deliveries_claim(limit=1, only=[delivery_id])
+    if not claimed:
         return None
-    delivery.last_error = f"The delivery could not be attempted: {type(exc).__name__}: {exc}"[:500]
-    if delivery.attempt_count > len(app_settings.RETRY_SCHEDULE):
-        delivery_finish(delivery=delivery, status=Delivery.Status.FAILED)
-        return delivery
-    delivery.next_attempt_at = timezone.now() + timedelta(seconds=retry_delay(number=delivery.attempt_count))
-    Delivery.objects.filter(pk=delivery_id, status=Delivery.Status.PENDING).update(
-        next_attempt_at=delivery.next_attempt_at,
-        lease_until=None,
-        last_error=delivery.last_error,
-        updated_at=timezone.now(),
+    outcome = attempt_prepare(claimed[0])
+    if outcome.request is not None:
+        outcome.result = _send(outcome)
+    attempts_record(outcomes=[outcome])
+    return claimed[0]
+
+
+@dataclass
+class Outcome:
+    """One claimed delivery on its way: the request to send, then what came back."""
+
+    delivery: Delivery
+    request: dict | None = None
+    destination: str = ""
+    result: transport.Result | None = None
+    # Set when the delivery cannot be sent or tried at all.
+    cancel_reason: str = ""
+    error: Exception | None = None
+
+
+def attempt_prepare(delivery: Delivery, *, bodies: dict | None = None) -> Outcome:
+    """The request of a claimed delivery's attempt, or why there is none.
+
+    ``bodies`` caches rendered payloads by (event id, format) across a batch: an
+    event sent to many webhooks is rendered once per format.
+    """
+    outcome = Outcome(delivery=delivery)
+    error = getattr(delivery, "_load_error", None)
+    if error is not None:
+        outcome.error = error
+        return outcome
+    # A test event is the one thing sent to a disabled webhook: it is how an admin
+    # checks a receiver before enabling it (webhook_send_test).
+    if not delivery.webhook.enabled and delivery.event_type != TEST_EVENT:
+        outcome.cancel_reason = "The webhook is disabled."
+        return outcome
+    try:
+        outcome.request = delivery_request(delivery=delivery, number=delivery.attempt_count, bodies=bodies)
+        outcome.destination = transport.destination(outcome.request["url"])
+    except Exception as exc:
+        outcome.error = exc
+    return outcome
+
+
+def _send(outcome: Outcome) -> transport.Result:
+    request = outcome.request
+    return transport.post(
+        request["url"],
+        body=request["body"].encode(),
+        headers=request["headers"],
+        timeout=_timeout(outcome.delivery.webhook),
+        max_bytes=app_settings.MAX_RESPONSE_BYTES,
     )
-    return delivery
 
 
-def _inline_wait(delivery: Delivery) -> float | None:
-    if delivery.status != Delivery.Status.PENDING or delivery.next_attempt_at is None:
-        return None
-    wait = (delivery.next_attempt_at - timezone.now()).total_seconds()
-    return max(wait, 0.0) if wait <= app_settings.INLINE_RETRY_MAX_DELAY else None
+INTERRUPTED = transport.Result(
+    error_class=Attempt.ErrorClass.INTERRUPTED,
+    error_message="The worker stopped during the request (task timeout or shutdown).",
+)
 
 
-def delivery_request(*, delivery: Delivery, number: int, timestamp: int | None = None) -> dict:
+def delivery_request(
+    *, delivery: Delivery, number: int, timestamp: int | None = None, bodies: dict | None = None
+) -> dict:
     """The URL, headers and body of attempt ``number`` of a delivery."""
     webhook, event = delivery.webhook, delivery.event
-    content_type, body = render(event, webhook.payload_format)
+    key = (event.pk, webhook.payload_format)
+    if bodies is not None and key in bodies:
+        content_type, body = bodies[key]
+    else:
+        content_type, body = render(event, webhook.payload_format)
+        if bodies is not None:
+            bodies[key] = content_type, body
     timestamp = int(time.time()) if timestamp is None else timestamp
     keys = [webhook.secret]
     if webhook.previous_secret and (webhook.previous_secret_expires_at or timezone.now()) > timezone.now():
@@ -161,76 +255,118 @@ def headers_redact(headers: dict, *, webhook: Webhook) -> dict:
     return redacted
 
 
-def _attempt_send(delivery: Delivery) -> None:
-    number = delivery.attempt_count
-    request = delivery_request(delivery=delivery, number=number)
-    result = None
-    try:
-        result = transport.post(
-            request["url"],
-            body=request["body"].encode(),
-            headers=request["headers"],
-            timeout=_timeout(delivery.webhook),
-            max_bytes=app_settings.MAX_RESPONSE_BYTES,
-        )
-    finally:
-        # Also reached when django-q2 stops the task (TimeoutException is a
-        # SystemExit, not an Exception): the attempt is recorded either way.
-        if result is None:
-            result = transport.Result(
-                error_class=Attempt.ErrorClass.INTERRUPTED,
-                error_message="The worker stopped during the request (task timeout or shutdown).",
-            )
-        attempt_record(delivery=delivery, number=number, request=request, result=result)
-
-
 def attempt_record(*, delivery: Delivery, number: int, request: dict, result) -> Attempt:
-    """Store an Attempt and move the delivery to its next state."""
-    webhook = delivery.webhook
-    attempt = Attempt.objects.create(
-        delivery=delivery,
-        number=number,
-        request_url=request["url"],
-        request_headers=headers_redact(request["headers"], webhook=webhook),
-        request_body=request["body"],
-        response_status=result.status,
-        response_headers=result.headers,
-        response_body=result.body,
-        response_truncated=result.truncated,
-        duration_ms=result.duration_ms,
-        error_class=result.error_class,
-        error_message=result.error_message,
-    )
-    delivery.last_response_status = result.status
-    delivery.last_error = result.error_message[:500]
-    delivery.last_duration_ms = result.duration_ms
-    if result.ok:
-        delivery_finish(delivery=delivery, status=Delivery.Status.SUCCEEDED)
-        Webhook.objects.filter(pk=webhook.pk, consecutive_failures__gt=0).update(
-            consecutive_failures=0, failing_since=None
+    """Store one Attempt and move its delivery to its next state (see attempts_record)."""
+    delivery.attempt_count = number
+    return attempts_record(outcomes=[Outcome(delivery=delivery, request=request, result=result)])[0]
+
+
+def attempts_record(*, outcomes: list[Outcome]) -> list[Attempt]:
+    """Store the Attempts of a batch and move each delivery to its next state.
+
+    In one transaction: one bulk INSERT of the attempts, one bulk UPDATE of the
+    deliveries that succeeded or wait for a retry (only while still pending: a
+    delivery cancelled meanwhile is left alone), and the rarer transitions (failed
+    for good, 410 Gone, cancelled, not attemptable) one by one with their signals.
+    """
+    if not outcomes:
+        return []
+    now = timezone.now()
+    attempts, updates, succeeded_webhooks = [], [], {}
+    finals = []  # (outcome, kind)
+    for outcome in outcomes:
+        delivery, result = outcome.delivery, outcome.result
+        if outcome.error is not None or outcome.cancel_reason:
+            finals.append((outcome, "unattemptable" if outcome.error is not None else "cancel"))
+            continue
+        if result is None:
+            result = outcome.result = INTERRUPTED
+        webhook, number = delivery.webhook, delivery.attempt_count
+        attempts.append(
+            Attempt(
+                delivery=delivery,
+                number=number,
+                request_url=outcome.request["url"],
+                request_headers=headers_redact(outcome.request["headers"], webhook=webhook),
+                request_body=outcome.request["body"],
+                response_status=result.status,
+                response_headers=result.headers,
+                response_body=result.body,
+                response_truncated=result.truncated,
+                duration_ms=result.duration_ms,
+                error_class=result.error_class,
+                error_message=result.error_message,
+            )
         )
-    elif result.status == 410 and app_settings.DISABLE_ON_GONE:
+        delivery.last_response_status = result.status
+        delivery.last_error = result.error_message[:500]
+        delivery.last_duration_ms = result.duration_ms
+        delivery.lease_until = None
+        delivery.updated_at = now
+        if result.ok:
+            delivery.status = Delivery.Status.SUCCEEDED
+            delivery.completed_at, delivery.next_attempt_at = now, None
+            updates.append(delivery)
+            if webhook.consecutive_failures or webhook.failing_since:
+                succeeded_webhooks[webhook.pk] = webhook
+        elif result.status == 410 and app_settings.DISABLE_ON_GONE:
+            finals.append((outcome, "gone"))
+        elif number > len(app_settings.RETRY_SCHEDULE):
+            finals.append((outcome, "failed"))
+        else:
+            delivery.next_attempt_at = now + timedelta(seconds=retry_delay(number=number, result=result))
+            updates.append(delivery)
+    with transaction.atomic(using=router.db_for_write(Delivery)):
+        Attempt.objects.bulk_create(attempts)
+        if updates:
+            Delivery.objects.filter(status=Delivery.Status.PENDING).bulk_update(updates, _RECORDED_FIELDS)
+        if succeeded_webhooks:
+            Webhook.objects.filter(pk__in=list(succeeded_webhooks)).update(
+                consecutive_failures=0, failing_since=None
+            )
+        for outcome, kind in finals:
+            _finish(outcome, kind)
+    return attempts
+
+
+def _finish(outcome: Outcome, kind: str) -> None:
+    delivery = outcome.delivery
+    if kind == "cancel":
+        delivery_finish(
+            delivery=delivery, status=Delivery.Status.CANCELLED, error=outcome.cancel_reason, uncount=True
+        )
+    elif kind == "unattemptable":
+        _delivery_unattemptable(delivery=delivery, exc=outcome.error)
+    elif kind == "gone":
         delivery_finish(delivery=delivery, status=Delivery.Status.FAILED)
         webhook_disable(
-            webhook=webhook,
+            webhook=delivery.webhook,
             reason=f"The receiver answered 410 Gone on {timezone.now():%Y-%m-%d %H:%M} UTC.",
         )
-    elif number > len(app_settings.RETRY_SCHEDULE):
-        delivery_finish(delivery=delivery, status=Delivery.Status.FAILED)
-        _webhook_failure_count(webhook)
     else:
-        delay = retry_delay(number=number, result=result)
-        delivery.next_attempt_at = timezone.now() + timedelta(seconds=delay)
-        delivery.lease_until = None
-        Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.PENDING).update(
-            next_attempt_at=delivery.next_attempt_at,
-            lease_until=None,
-            last_response_status=delivery.last_response_status,
-            last_error=delivery.last_error,
-            last_duration_ms=delivery.last_duration_ms,
-            updated_at=timezone.now(),
-        )
-    return attempt
+        delivery_finish(delivery=delivery, status=Delivery.Status.FAILED)
+        _webhook_failure_count(delivery.webhook)
+
+
+def _delivery_unattemptable(*, delivery: Delivery, exc: Exception) -> None:
+    """Follow the retry schedule for a delivery that could not even be tried.
+
+    For example a webhook secret that cannot be decrypted after a key was lost:
+    without this the lease would expire and the delivery would be claimed forever.
+    """
+    logger.error("Delivery %s could not be attempted: %s: %s", delivery.pk, type(exc).__name__, exc)
+    delivery.last_error = f"The delivery could not be attempted: {type(exc).__name__}: {exc}"[:500]
+    if delivery.attempt_count > len(app_settings.RETRY_SCHEDULE):
+        delivery_finish(delivery=delivery, status=Delivery.Status.FAILED)
+        return
+    delivery.next_attempt_at = timezone.now() + timedelta(seconds=retry_delay(number=delivery.attempt_count))
+    delivery.lease_until = None
+    Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.PENDING).update(
+        next_attempt_at=delivery.next_attempt_at,
+        lease_until=None,
+        last_error=delivery.last_error,
+        updated_at=timezone.now(),
+    )
 
 
 def retry_delay(*, number: int, result=None) -> float:
@@ -311,9 +447,20 @@ def delivery_cancel(*, delivery: Delivery) -> Delivery:
     return delivery
 
 
+REDELIVER_PENDING = "This delivery is still being attempted; redeliver it once it has finished."
+
+
 def delivery_redeliver(*, delivery: Delivery) -> Delivery:
-    """A new delivery of the same event to the same webhook (same webhook-id)."""
+    """A new delivery of the same event to the same webhook (same webhook-id).
+
+    Only a finished delivery can be redelivered: a pending one is still being
+    tried (DeliveryInProgress). Its status is read from the row, not from the
+    possibly stale object passed in.
+    """
     with transaction.atomic():
+        status = Delivery.objects.filter(pk=delivery.pk).values_list("status", flat=True).first()
+        if status == Delivery.Status.PENDING:
+            raise DeliveryInProgress(REDELIVER_PENDING)
         _events_hold([delivery.event_id])
         new = Delivery.objects.create(
             webhook=delivery.webhook,
@@ -321,7 +468,7 @@ def delivery_redeliver(*, delivery: Delivery) -> Delivery:
             event_type=delivery.event_type,
             next_attempt_at=timezone.now(),
         )
-        transaction.on_commit(partial(queue.deliveries_enqueue, delivery_ids=[new.pk]))
+        queue.workers_wake_on_commit(using=router.db_for_write(Delivery))
     return new
 
 
@@ -340,8 +487,11 @@ def deliveries_redeliver_failed(*, webhook: Webhook, since, batch_size: int = 50
     Each event whose delivery failed gets one new delivery, unless it already has a
     pending or succeeded one (a recovery run twice, or an event that failed again
     after a redelivery, is not sent twice). ``progress(done, total)`` is called after
-    each batch. Returns how many were redelivered.
+    each batch. Returns how many were redelivered. ``since`` must be in the past
+    (WebhookValidationError on the field ``since``).
     """
+    if since > timezone.now():
+        raise WebhookValidationError("Choose a moment in the past.", field="since", code="future")
     settled = Delivery.objects.filter(
         webhook=webhook,
         event_id=OuterRef("event_id"),
@@ -363,13 +513,13 @@ def deliveries_redeliver_failed(*, webhook: Webhook, since, batch_size: int = 50
         with transaction.atomic():
             _events_hold([eid for _, eid, _ in batch])
             now = timezone.now()
-            created = Delivery.objects.bulk_create(
+            Delivery.objects.bulk_create(
                 [
                     Delivery(webhook=webhook, event_id=eid, event_type=etype, next_attempt_at=now)
                     for _, eid, etype in batch
                 ]
             )
-            transaction.on_commit(partial(queue.deliveries_enqueue, delivery_ids=[d.pk for d in created]))
+            queue.workers_wake_on_commit(using=router.db_for_write(Delivery))
         done += len(batch)
         if progress:
             progress(done, len(ids))

@@ -1,64 +1,167 @@
-"""The queue: django-q2 tasks that wake workers, and the sweep that recovers lost ones."""
+"""The queue: django-q2 tasks that wake workers, the sweep, and timed wake-ups for retries.
+
+A task carries no delivery: it only wakes a worker, which claims whatever is due
+from the database (services.drain). So one emit enqueues one task whatever the
+number of webhooks, a lost task costs delay and never an event (the sweep wakes
+a worker for anything due that nobody holds), and a retry is a row with a due
+time, never a worker asleep.
+"""
 
 import logging
+import os
+import threading
+import time
+from datetime import timedelta
 
+from django.db import connections, transaction
 from django.utils import timezone
 
-from .. import selectors
 from ..conf import app_settings
 from ..models import Delivery
 
 logger = logging.getLogger(__name__)
 
+DRAIN_TASK = "webhooks_app.tasks.deliveries_drain"
+# Kept so that tasks queued by an older version still run after an upgrade.
 TASK = "webhooks_app.tasks.delivery_run"
 
+_brokers: dict = {}
 
-def deliveries_enqueue(*, delivery_ids: list[int]) -> int:
-    """Put one django-q2 task per delivery on the queue; returns how many went.
 
-    A broker that is down loses nothing: the deliveries stay pending in the
-    database and the sweep enqueues them later.
+def _broker():
+    """One django-q2 broker per process and cluster (a new one per call opens a new
+    Redis connection pool every time)."""
+    from django_q.brokers import get_broker
+    from django_q.conf import Conf
+
+    key = (os.getpid(), app_settings.Q_CLUSTER_NAME, Conf.ORM, str(Conf.REDIS))
+    broker = _brokers.get(key)
+    if broker is None:
+        _brokers.clear()
+        broker = _brokers[key] = get_broker(app_settings.Q_CLUSTER_NAME)
+    return broker
+
+
+def workers_wake(*, count: int = 1) -> int:
+    """Enqueue ``count`` drain tasks; returns how many went.
+
+    Never raises: a broker that is down loses nothing, the deliveries wait in the
+    database and the sweep wakes a worker later.
     """
     from django_q.tasks import async_task
 
-    sent = []
-    options = {}
+    options = {"save": False, "broker": _broker()}
     if app_settings.Q_CLUSTER_NAME:
         options["cluster"] = app_settings.Q_CLUSTER_NAME
-    # Taken before enqueueing: a fast worker (or sync mode) may run the attempt and
-    # schedule its retry before the update below, and the sweep compares the retry's
-    # next_attempt_at with enqueued_at to see that the retry has no task yet.
-    enqueued_at = timezone.now()
-    for pk in delivery_ids:
+    sent = 0
+    for _ in range(count):
         try:
-            async_task(TASK, pk, task_name=f"webhook-delivery-{pk}", q_options=dict(options))
-        except Exception:  # noqa: BLE001 - the sweep recovers; never lose the caller's commit
-            logger.exception("Could not enqueue delivery %s; the sweep will retry it", pk)
-            continue
-        sent.append(pk)
-    if sent:
-        Delivery.objects.filter(pk__in=sent, status=Delivery.Status.PENDING).update(enqueued_at=enqueued_at)
-    return len(sent)
+            async_task(DRAIN_TASK, task_name="webhooks-drain", q_options=dict(options))
+        except Exception:
+            logger.exception("Could not wake a worker; the sweep will")
+            _brokers.clear()  # a broken connection is not reused
+            break
+        sent += 1
+    return sent
+
+
+def _enqueues_in_transaction(using: str) -> bool:
+    """True when a task enqueued now is written in the caller's transaction.
+
+    That is django-q2's ORM broker on the same database, not in sync mode (which
+    would run the task before the rows it needs are committed).
+    """
+    from django_q.conf import Conf
+
+    return bool(Conf.ORM) and using == Conf.ORM and not Conf.SYNC and not connections[using].get_autocommit()
+
+
+def workers_wake_on_commit(*, using: str) -> None:
+    """Wake a worker for rows written in the current transaction.
+
+    With the ORM broker on the same database the task row joins the transaction
+    (it commits or rolls back with the change: one commit, not two); otherwise the
+    task is enqueued after the commit, and nothing is sent for a rolled-back change.
+    """
+    if _enqueues_in_transaction(using):
+        workers_wake()
+    else:
+        transaction.on_commit(workers_wake, using=using)
 
 
 def deliveries_sweep() -> int:
-    """Enqueue due deliveries that have no live task (lost, crashed or retrying).
+    """Wake workers for due deliveries that no worker holds (lost tasks, expired leases).
 
-    A task that has waited longer than REQUEUE_AFTER is taken as lost only while the
-    broker's queue is shorter than SWEEP_BATCH: in a backlog it is most likely still
-    queued, and enqueueing it again every sweep would flood the queue with duplicates
-    (each delivery once per REQUEUE_AFTER) and slow the backlog down.
+    Returns how many such deliveries it saw (at most SWEEP_BATCH are counted). Wakes
+    one worker per CONCURRENCY of them, at most one per django-q2 worker.
     """
-    ids = selectors.deliveries_needing_task(stale=_queue_size() < app_settings.SWEEP_BATCH)
-    return deliveries_enqueue(delivery_ids=ids) if ids else 0
+    from django_q.conf import Conf
+
+    now = timezone.now()
+    due = Delivery.objects.due(now=now).values("pk")[: app_settings.SWEEP_BATCH].count()
+    if due:
+        per_worker = max(int(app_settings.CONCURRENCY), 1)
+        workers_wake(count=min(max(int(Conf.WORKERS or 1), 1), -(-due // per_worker)))
+    retries_schedule_wakeup(now=now)
+    return due
 
 
-def _queue_size() -> int:
-    """Tasks waiting in the broker (0 when it cannot tell: then nothing is held back)."""
-    from django_q.brokers import get_broker
+# Timed wake-ups ---------------------------------------------------------------------
+# django-q2 has no delayed enqueue and its scheduler looks at schedules only about
+# every 30 s. A retry due within RETRY_WAKEUP_HORIZON gets a timer in the worker
+# process that scheduled it: a daemon thread that enqueues a drain task when the
+# retry is due. The worker itself goes on with other tasks. A timer lost with its
+# process (a kill, a recycle) costs delay only: the sweep wakes a worker for it.
 
+_timer_lock = threading.Lock()
+_timer: tuple[int, float, threading.Timer] | None = None
+
+
+def retries_schedule_wakeup(*, now=None) -> float | None:
+    """Arm this process' timer for the earliest pending delivery due within the horizon.
+
+    Returns the delay in seconds, or None when no timer is needed. In sync mode (no
+    cluster) nothing is armed.
+    """
+    from django_q.conf import Conf
+
+    horizon = float(app_settings.RETRY_WAKEUP_HORIZON or 0)
+    if horizon <= 0 or Conf.SYNC:
+        return None
+    now = now or timezone.now()
+    due = (
+        Delivery.objects.filter(
+            status=Delivery.Status.PENDING,
+            next_attempt_at__gt=now,
+            next_attempt_at__lte=now + timedelta(seconds=horizon),
+        )
+        .order_by("next_attempt_at")
+        .values_list("next_attempt_at", flat=True)
+        .first()
+    )
+    if due is None:
+        return None
+    delay = max((due - timezone.now()).total_seconds(), 0.0)
+    _timer_arm(delay)
+    return delay
+
+
+def _timer_arm(delay: float) -> None:
+    global _timer
+    at = time.monotonic() + delay
+    with _timer_lock:
+        if _timer and _timer[0] == os.getpid() and _timer[2].is_alive() and _timer[1] <= at + 0.05:
+            return  # an earlier (or the same) wake-up is already armed
+        if _timer and _timer[0] == os.getpid():
+            _timer[2].cancel()
+        timer = threading.Timer(delay, _timer_fire)
+        timer.daemon = True
+        _timer = (os.getpid(), at, timer)
+        timer.start()
+
+
+def _timer_fire() -> None:
     try:
-        return int(get_broker(app_settings.Q_CLUSTER_NAME).queue_size() or 0)
-    except Exception:  # noqa: BLE001 - a broker that is down must not stop the sweep
-        logger.warning("Could not read the queue size; the sweep requeues stale tasks", exc_info=True)
-        return 0
+        workers_wake()
+    finally:
+        connections.close_all()  # this thread's connections (ORM broker), never reused

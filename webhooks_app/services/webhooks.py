@@ -109,7 +109,12 @@ def webhook_send_test(*, webhook: Webhook, actor=None) -> Delivery:
 
 
 def webhook_disable(*, webhook: Webhook, reason: str) -> None:
-    """Disable a webhook on the app's own decision, notify staff and send a signal."""
+    """Disable a webhook on the app's own decision and send the ``webhook_disabled`` signal.
+
+    Telling people is the host's policy: connect a receiver to
+    ``webhooks_app.signals.webhook_disabled``, or set ``WEBHOOKS["NOTIFY_ON_DISABLE"]``
+    to have staff with an e-mail address mailed (off by default).
+    """
     changed = Webhook.objects.filter(pk=webhook.pk, enabled=True).update(
         enabled=False, disabled_reason=reason[:255], disabled_at=timezone.now()
     )
@@ -118,24 +123,30 @@ def webhook_disable(*, webhook: Webhook, reason: str) -> None:
         return
     logger.warning("Webhook %s (%s) disabled: %s", webhook.pk, webhook.name, reason)
     webhook_disabled.send(sender=Webhook, webhook=webhook, reason=reason)
+    if app_settings.NOTIFY_ON_DISABLE:
+        _staff_notify_disabled(webhook=webhook, reason=reason)
+
+
+def _staff_notify_disabled(*, webhook: Webhook, reason: str) -> None:
     recipients = list(
         get_user_model()
         .objects.filter(is_staff=True, is_active=True)
         .exclude(email="")
         .values_list("email", flat=True)
     )
-    if recipients:
-        try:
-            send_mail(
-                subject=f"Webhook disabled: {webhook.name}",
-                message=f"The webhook {webhook.name} ({webhook.url}) was disabled.\n\n{reason}\n\n"
-                "Re-enable it in Settings -> Webhook Settings once the receiver works again.",
-                from_email=None,
-                recipient_list=recipients,
-                fail_silently=True,
-            )
-        except Exception:  # noqa: BLE001 - a mail problem must not break delivery
-            logger.exception("Could not email staff about disabled webhook %s", webhook.pk)
+    if not recipients:
+        return
+    try:
+        send_mail(
+            subject=f"Webhook disabled: {webhook.name}",
+            message=f"The webhook {webhook.name} ({webhook.url}) was disabled.\n\n{reason}\n\n"
+            "Re-enable it in Settings -> Webhook Settings once the receiver works again.",
+            from_email=None,
+            recipient_list=recipients,
+            fail_silently=True,
+        )
+    except Exception:  # noqa: BLE001 - a mail problem must not break delivery
+        logger.exception("Could not email staff about disabled webhook %s", webhook.pk)
 
 
 def _webhook_failure_count(webhook: Webhook) -> None:

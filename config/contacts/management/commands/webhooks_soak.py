@@ -41,11 +41,9 @@ EVENT_TYPE = "soak.ping"
 SOAK_WEBHOOKS = {
     "RETRY_SCHEDULE": [0.5, 1, 1, 2, 2, 3, 3, 4, 4, 5],
     "RETRY_JITTER": 0,
-    "INLINE_RETRY_MAX_DELAY": 0,
     "TIMEOUT": 5,
     "LEASE_MARGIN": 5,
-    "REQUEUE_AFTER": 10,
-    "SWEEP_BATCH": 500,
+    "DRAIN_SECONDS": 10,
     "AUTO_DISABLE_FAILURES": None,
     "ALLOWED_DESTINATIONS": ["127.0.0.1"],
 }

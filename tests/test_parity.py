@@ -1,0 +1,362 @@
+"""Parity: each rule through the console, the API and the admin gives one outcome and one message.
+
+Every rule lives once, on the model (field validators, Webhook.clean), in a service
+or in the permissions table; the three ways in only translate. Each case does the
+same thing through the console's form (Django test client), the API (DRF's
+APIClient) and, where it can write, the Django admin, and checks that all refuse
+(or all accept) with the same text.
+"""
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from webhooks_app import permissions, services
+from webhooks_app.models import Delivery, Event, Webhook
+
+pytestmark = pytest.mark.django_db
+
+VALID = {
+    "name": "CRM sync",
+    "events": ["contact.created", "contact.updated"],
+    "url": "https://crm.example.com/hooks",
+    "api_key_header": "X-API-Key",
+    "filters": {},
+}
+
+
+@pytest.fixture
+def root(db):
+    return User.objects.create_superuser("root", "root@example.com", "pw")
+
+
+def console_create(user, fields: dict):
+    """POST the console's create form; (accepted, {field: [messages]})."""
+    client = Client()
+    client.force_login(user)
+    data = {
+        "name": fields["name"],
+        "events": fields["events"],
+        "notification_type": "REST",
+        "url": fields["url"],
+        "api_key": "",
+        "description": "",
+        "api_key_header": fields["api_key_header"],
+        "timeout": "",
+        "payload_format": "json",
+        "filters": json.dumps(fields["filters"]),
+        "enabled": "on",
+    }
+    response = client.post(reverse("webhooks_app:webhook-create"), data)
+    if response.status_code == 302:
+        return True, {}
+    assert response.status_code == 200
+    return False, {k: list(v) for k, v in response.context["form"].errors.items()}
+
+
+def api_create(user, fields: dict):
+    client = APIClient()
+    client.force_authenticate(user)
+    response = client.post("/api/webhooks/", fields, format="json")
+    if response.status_code == 201:
+        return True, {}
+    assert response.status_code == 400, response.content
+    errors = {}
+    for field, messages in response.json().items():
+        # a list field's messages are per item: {"0": [...]}
+        errors[field] = (
+            [m for ms in messages.values() for m in ms] if isinstance(messages, dict) else messages
+        )
+    return False, errors
+
+
+def admin_create(user, fields: dict):
+    client = Client()
+    client.force_login(user)
+    data = {
+        "name": fields["name"],
+        "description": "",
+        "events": json.dumps(fields["events"]),
+        "notification_type": "REST",
+        "url": fields["url"],
+        "api_key_header": fields["api_key_header"],
+        "enabled": "on",
+        "payload_format": "json",
+        "filters": json.dumps(fields["filters"]),
+        "timeout": "",
+    }
+    response = client.post(reverse("admin:webhooks_app_webhook_add"), data)
+    if response.status_code == 302:
+        return True, {}
+    assert response.status_code == 200
+    return False, {k: list(v) for k, v in response.context["adminform"].form.errors.items()}
+
+
+WAYS_IN = {"console": console_create, "api": api_create, "admin": admin_create}
+
+RULES = [
+    # (rule, change to VALID, the field blamed, a message every way in shows)
+    ("invalid URL", {"url": "not a url"}, "url", "The URL must start with http:// or https://."),
+    (
+        "private URL",
+        {"url": "http://10.1.2.3/hook"},
+        "url",
+        "10.1.2.3 is a private, loopback or reserved address",
+    ),
+    ("empty events", {"events": []}, "events", "Choose at least one event, or All events."),
+    (
+        "unknown event type",
+        {"events": ["contact.created", "contact.exploded"]},
+        "events",
+        '"contact.exploded" is not a declared event type.',
+    ),
+    (
+        "invalid filters",
+        {"filters": {"n": {"$gtee": 5}}},
+        "filters",
+        'Filter "n": unknown operator "$gtee"',
+    ),
+    (
+        "filters nested instead of dotted",
+        {"filters": {"address": {"country": "SE"}}},
+        "filters",
+        'Filter "address": "country" is not an operator (match a nested field with "address.country")',
+    ),
+    (
+        "bad header name",
+        {"api_key_header": "Bad Header"},
+        "api_key_header",
+        "A header name is 1-64 letters, digits or -_. (no spaces or line breaks).",
+    ),
+    (
+        "header the app sets",
+        {"api_key_header": "Content-Type"},
+        "api_key_header",
+        "is set by webhooks_app itself",
+    ),
+]
+
+
+@pytest.mark.parametrize(("rule", "change", "field", "message"), RULES, ids=[r[0] for r in RULES])
+def test_every_way_in_refuses_with_the_same_message(root, rule, change, field, message):
+    outcomes = {name: create(root, {**VALID, **change}) for name, create in WAYS_IN.items()}
+
+    for name, (accepted, errors) in outcomes.items():
+        assert not accepted, f"{name} accepted {rule}"
+        assert field in errors, f"{name}: {errors}"
+        assert any(message in m for m in errors[field]), f"{name}: {errors[field]}"
+    # Not only the one message: everything said about the field is the same.
+    said = {name: sorted(errors[field]) for name, (_, errors) in outcomes.items()}
+    assert said["console"] == said["api"] == said["admin"], said
+    assert not Webhook.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "stored"),
+    [
+        ({"events": ["contact.created", "*"]}, {"events": ["*"]}),  # "*" wins over single events
+        ({"events": ["contact.updated", "contact.created", "contact.updated"]}, {}),  # sorted, once
+        ({"filters": {"n": {"$gte": 5}, "$context.source": "api"}}, {}),
+    ],
+    ids=["star-wins", "sorted-unique", "operators"],
+)
+def test_every_way_in_accepts_and_stores_the_same(root, change, stored):
+    kept = []
+    for name, create in WAYS_IN.items():
+        accepted, errors = create(root, {**VALID, **change, "name": name})
+        assert accepted, f"{name}: {errors}"
+        kept.append(Webhook.objects.values("events", "filters").get(name=name))
+    assert kept[0] == kept[1] == kept[2]
+    expected = {
+        "events": ["contact.created", "contact.updated"],
+        "filters": change.get("filters", {}),
+        **stored,
+    }
+    assert kept[0] == expected
+
+
+def test_undeclared_types_a_webhook_has_are_kept_by_every_way_in(root):
+    """A type no longer declared stays until someone removes it: saving back never fails."""
+    webhook = services.webhook_create(name="Old", url=VALID["url"], events=["contact.created"])
+    Webhook.objects.filter(pk=webhook.pk).update(events=["contact.created", "invoice.paid"])
+
+    console = Client()
+    console.force_login(root)
+    response = console.post(
+        reverse("webhooks_app:webhook-update", args=[webhook.pk]),
+        {
+            "name": "Old",
+            "events": ["contact.created", "invoice.paid"],
+            "notification_type": "REST",
+            "url": VALID["url"],
+            "api_key_header": "X-API-Key",
+            "payload_format": "json",
+            "filters": "{}",
+            "enabled": "on",
+        },
+    )
+    assert response.status_code == 302
+    api = APIClient()
+    api.force_authenticate(root)
+    read = api.get(f"/api/webhooks/{webhook.pk}/").json()
+    assert api.put(f"/api/webhooks/{webhook.pk}/", read, format="json").status_code == 200
+    admin = Client()
+    admin.force_login(root)
+    response = admin.post(
+        reverse("admin:webhooks_app_webhook_change", args=[webhook.pk]),
+        {
+            "name": "Old",
+            "description": "",
+            "events": json.dumps(["invoice.paid", "contact.created"]),
+            "notification_type": "REST",
+            "url": VALID["url"],
+            "api_key_header": "X-API-Key",
+            "enabled": "on",
+            "payload_format": "json",
+            "filters": "{}",
+            "timeout": "",
+        },
+    )
+    assert response.status_code == 302
+    assert Webhook.objects.get(pk=webhook.pk).events == ["contact.created", "invoice.paid"]
+    # A new webhook may not pick it.
+    accepted, errors = api_create(root, {**VALID, "events": ["invoice.paid"]})
+    assert not accepted and errors["events"] == ['"invoice.paid" is not a declared event type.']
+
+
+# Redelivering a delivery still pending ---------------------------------------------------
+
+
+@pytest.fixture
+def pending(db):
+    webhook = services.webhook_create(name="Hook", url=VALID["url"], events=["*"])
+    event = Event.objects.create(event_type="contact.created", data={"id": 1})
+    return Delivery.objects.create(
+        webhook=webhook, event=event, event_type=event.event_type, next_attempt_at=timezone.now()
+    )
+
+
+def test_redeliver_of_a_pending_delivery_is_refused_the_same_way(root, pending):
+    message = "This delivery is still being attempted; redeliver it once it has finished."
+
+    console = Client()
+    console.force_login(root)
+    response = console.post(reverse("webhooks_app:delivery-redeliver", args=[pending.pk]), follow=True)
+    assert [str(m) for m in response.context["messages"]] == [message]
+
+    api = APIClient()
+    api.force_authenticate(root)
+    response = api.post(f"/api/deliveries/{pending.pk}/redeliver/")
+    assert response.status_code == 409
+    assert response.json() == {"detail": message}
+
+    admin = Client()
+    admin.force_login(root)
+    response = admin.post(
+        reverse("admin:webhooks_app_delivery_changelist"),
+        {"action": "redeliver", "_selected_action": [pending.pk]},
+        follow=True,
+    )
+    assert [str(m) for m in response.context["messages"]] == [f"Delivery {pending.pk}: {message}"]
+
+    assert Delivery.objects.count() == 1
+
+
+def test_redeliver_failed_since_a_future_moment_is_refused_the_same_way(root, pending):
+    future = timezone.now() + timedelta(days=1)
+    console = Client()
+    console.force_login(root)
+    response = console.post(
+        reverse("webhooks_app:webhook-redeliver-failed", args=[pending.webhook_id]),
+        {"since": timezone.localtime(future).strftime("%Y-%m-%dT%H:%M")},
+        follow=True,
+    )
+    assert [str(m) for m in response.context["messages"]] == [
+        "Redeliver failed deliveries: Choose a moment in the past."
+    ]
+    api = APIClient()
+    api.force_authenticate(root)
+    response = api.post(
+        f"/api/webhooks/{pending.webhook_id}/redeliver-failed/", {"since": future.isoformat()}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json() == {"since": ["Choose a moment in the past."]}
+
+
+# A permission missing ---------------------------------------------------------------------
+
+
+def user_without(*missing: str) -> User:
+    user = User.objects.create_user("clerk", password="pw", is_staff=True)
+    user.user_permissions.set(
+        Permission.objects.filter(content_type__app_label="webhooks_app").exclude(codename__in=missing)
+    )
+    return user
+
+
+def test_a_missing_change_permission_is_refused_the_same_way(pending):
+    user = user_without("change_webhook")
+    webhook = pending.webhook
+    message = permissions.denied_message("webhook_change")
+    assert message == "You need the permission webhooks_app.change_webhook to change webhooks."
+
+    console = Client()
+    console.force_login(user)
+    response = console.post(
+        reverse("webhooks_app:webhook-update", args=[webhook.pk]), {"name": "Changed", "events": ["*"]}
+    )
+    assert response.status_code == 403
+    assert message in response.content.decode()
+
+    api = APIClient()
+    api.force_authenticate(user)
+    response = api.patch(f"/api/webhooks/{webhook.pk}/", {"name": "Changed"}, format="json")
+    assert response.status_code == 403
+    assert response.json() == {"detail": message}
+
+    admin = Client()
+    admin.force_login(user)
+    response = admin.post(
+        reverse("admin:webhooks_app_webhook_change", args=[webhook.pk]),
+        {"name": "Changed", "events": '["*"]'},
+    )
+    assert response.status_code == 403  # Django's admin says no message of its own
+
+    assert Webhook.objects.get(pk=webhook.pk).name == "Hook"
+
+
+def test_a_missing_redeliver_permission_is_refused_the_same_way(pending):
+    Delivery.objects.filter(pk=pending.pk).update(status=Delivery.Status.FAILED)
+    user = user_without("add_delivery")
+    message = permissions.denied_message("delivery_redeliver")
+    assert message == (
+        "You need the permissions webhooks_app.view_delivery and webhooks_app.add_delivery "
+        "to redeliver deliveries."
+    )
+
+    console = Client()
+    console.force_login(user)
+    response = console.post(reverse("webhooks_app:delivery-redeliver", args=[pending.pk]))
+    assert response.status_code == 403 and message in response.content.decode()
+
+    api = APIClient()
+    api.force_authenticate(user)
+    response = api.post(f"/api/deliveries/{pending.pk}/redeliver/")
+    assert response.status_code == 403 and response.json() == {"detail": message}
+
+    admin = Client()
+    admin.force_login(user)
+    changelist = reverse("admin:webhooks_app_delivery_changelist")
+    assert "redeliver" not in admin.get(changelist).context["cl"].model_admin.get_actions(
+        admin.get(changelist).wsgi_request
+    )
+    response = admin.post(changelist, {"action": "redeliver", "_selected_action": [pending.pk]}, follow=True)
+    assert response.status_code == 200  # an action the user may not use is not run
+
+    assert Delivery.objects.count() == 1

@@ -1,0 +1,57 @@
+"""Query parameters of the list pages, cleaned once for the console and the API.
+
+Plain Django forms, so that the console needs no DRF: the API turns their
+errors into a 400 with per-parameter messages, the console into a 400 page that
+shows the messages and lists without the refused filter. Either way a value the
+database cannot take (a NUL character, a text too long) never reaches a query.
+Django's CharField refuses NUL characters by itself.
+"""
+
+from django import forms
+
+from .models import Delivery
+
+
+class WebhookListParams(forms.Form):
+    """``search``: part of a webhook's name or URL (the console's ``?q=``)."""
+
+    search = forms.CharField(required=False, max_length=200, help_text="Part of the name or the URL.")
+
+
+class DeliveryListParams(forms.Form):
+    """Filters of a webhook's delivery log."""
+
+    status = forms.ChoiceField(
+        required=False,
+        choices=[("", "Any status"), *Delivery.Status.choices],
+        help_text="Only deliveries in this status.",
+    )
+    event_type = forms.CharField(
+        required=False, max_length=100, help_text="Only deliveries of this event type."
+    )
+    created_after = forms.DateTimeField(
+        required=False, help_text="Only deliveries created at or after this moment (ISO 8601)."
+    )
+    created_before = forms.DateTimeField(
+        required=False, help_text="Only deliveries created before this moment (ISO 8601)."
+    )
+
+    def selector_kwargs(self) -> dict:
+        """The valid filters as keyword arguments of selectors.delivery_list (refused ones left out)."""
+        data = getattr(self, "cleaned_data", {})
+        return {
+            "status": data.get("status") or "",
+            "event_type": data.get("event_type") or "",
+            "since": data.get("created_after"),
+            "until": data.get("created_before"),
+        }
+
+
+def params_clean(form: forms.Form) -> tuple[forms.Form, dict[str, list[str]]]:
+    """Validate a params form: (the form, {parameter: [messages]}); no messages when all are valid.
+
+    A refused parameter is dropped from ``cleaned_data``, so callers that go on
+    (the console) list without it.
+    """
+    form.is_valid()
+    return form, {name: list(messages) for name, messages in form.errors.items()}

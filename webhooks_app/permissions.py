@@ -1,0 +1,72 @@
+"""Who may do what: one table of actions and the Django permissions each needs.
+
+The console's views, the API's permission class and the admin all ask
+``allowed(user, action)``, so one action needs the same permissions whichever
+way it is done. The permissions are Django model permissions of webhooks_app
+(superusers have them all; give others a group). The console also requires
+staff status and the API authentication; neither changes what is needed here.
+
+Reads need the view permission of what they show, writes the permission that
+names the write: redelivering *adds* a delivery, sending a test or touching the
+signing secret *changes* the webhook (whoever holds the secret can sign as this
+site, so reading it needs the change permission too).
+"""
+
+from dataclasses import dataclass
+
+APP_LABEL = "webhooks_app"
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str
+    perms: tuple[str, ...]  # codenames in webhooks_app
+    description: str  # completes "You need ... to <description>."
+
+    @property
+    def qualified(self) -> list[str]:
+        return [f"{APP_LABEL}.{codename}" for codename in self.perms]
+
+
+ACTIONS = {
+    action.name: action
+    for action in (
+        Action("webhook_view", ("view_webhook",), "see webhooks"),
+        Action("webhook_add", ("add_webhook",), "create webhooks"),
+        Action("webhook_change", ("change_webhook",), "change webhooks"),
+        Action("webhook_delete", ("delete_webhook",), "delete webhooks"),
+        Action("webhook_send_test", ("view_webhook", "change_webhook"), "send test events"),
+        Action("webhook_secret", ("view_webhook", "change_webhook"), "read or rotate signing secrets"),
+        Action("webhook_deliveries", ("view_webhook", "view_delivery"), "see a webhook's deliveries"),
+        Action("delivery_view", ("view_delivery",), "see deliveries"),
+        Action("delivery_redeliver", ("view_delivery", "add_delivery"), "redeliver deliveries"),
+        Action(
+            "deliveries_redeliver_failed", ("view_webhook", "add_delivery"), "redeliver failed deliveries"
+        ),
+        Action("event_type_list", ("view_webhook",), "see the event types"),
+        Action("event_emit", ("add_event",), "emit events"),
+        Action("schema_view", ("view_webhook",), "read the API schema"),
+    )
+}
+
+
+def required(action: str) -> list[str]:
+    """The qualified permissions (``webhooks_app.<codename>``) an action needs."""
+    return ACTIONS[action].qualified
+
+
+def allowed(user, action: str) -> bool:
+    """True when an active user holds every permission the action needs."""
+    return bool(user and user.is_active and user.has_perms(required(action)))
+
+
+def denied_message(action: str) -> str:
+    """The message shown, by the console and the API alike, to a user who may not do an action."""
+    spec = ACTIONS[action]
+    names = " and ".join(spec.qualified)
+    return f"You need the permission{'s' if len(spec.perms) > 1 else ''} {names} to {spec.description}."
+
+
+def capabilities(user) -> dict[str, bool]:
+    """Every action and whether the user may do it (for showing only the controls that work)."""
+    return {name: allowed(user, name) for name in ACTIONS}
