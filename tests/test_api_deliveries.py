@@ -236,3 +236,21 @@ def test_a_pending_delivery_cannot_be_redelivered(admin_api, public_webhook):
         "detail": "This delivery is still being attempted; redeliver it once it has finished."
     }
     assert Delivery.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("params", "status"),
+    [
+        ({"created_before": "0299-03-21T12:17:43.403+19:01"}, 200),  # beyond PostgreSQL's offsets
+        ({"created_after": "2026-01-01T00:00:00-23:59"}, 200),
+        ({"created_after": "0001-01-01T00:00:00+05:00"}, 400),  # before year 1 in UTC
+    ],
+)
+def test_log_moments_with_any_offset_never_reach_the_database_unconverted(
+    admin_api, public_webhook, params, status
+):
+    response = admin_api.get(log_url(public_webhook), params)
+
+    assert response.status_code == status, response.content
+    if status == 400:
+        assert response.json() == {"created_after": ["Enter a moment between the years 1 and 9999 (UTC)."]}

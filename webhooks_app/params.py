@@ -7,9 +7,30 @@ database cannot take (a NUL character, a text too long) never reaches a query.
 Django's CharField refuses NUL characters by itself.
 """
 
+from datetime import UTC
+
 from django import forms
 
 from .models import Delivery
+
+
+class UTCDateTimeField(forms.DateTimeField):
+    """An ISO 8601 moment, kept in UTC.
+
+    An offset PostgreSQL cannot take (beyond +-15:59, e.g. "+19:01") is moved to UTC
+    here, and a moment that does not exist in UTC (year 1 minus an offset) is refused.
+    """
+
+    default_error_messages = {"overflow": "Enter a moment between the years 1 and 9999 (UTC)."}
+
+    def to_python(self, value):
+        moment = super().to_python(value)
+        if moment is None:
+            return None
+        try:
+            return moment.astimezone(UTC)
+        except OverflowError:
+            raise forms.ValidationError(self.error_messages["overflow"], code="overflow") from None
 
 
 class WebhookListParams(forms.Form):
@@ -29,10 +50,10 @@ class DeliveryListParams(forms.Form):
     event_type = forms.CharField(
         required=False, max_length=100, help_text="Only deliveries of this event type."
     )
-    created_after = forms.DateTimeField(
+    created_after = UTCDateTimeField(
         required=False, help_text="Only deliveries created at or after this moment (ISO 8601)."
     )
-    created_before = forms.DateTimeField(
+    created_before = UTCDateTimeField(
         required=False, help_text="Only deliveries created before this moment (ISO 8601)."
     )
 
