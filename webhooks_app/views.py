@@ -69,13 +69,9 @@ def console_view(action: str, methods=("GET",)):
 
 
 def permission_denied(request, message: str) -> TemplateResponse:
-    response = TemplateResponse(
-        request,
-        "webhooks_app/permission_denied.html",
-        {"base_template": app_settings.BASE_TEMPLATE, "message": message},
-        status=403,
-    )
-    return response
+    """The console's own 403 page, saying which permissions are missing."""
+    context = {"base_template": app_settings.BASE_TEMPLATE, "message": message}
+    return TemplateResponse(request, "webhooks_app/permission_denied.html", context, status=403)
 
 
 def reverse_list() -> str:

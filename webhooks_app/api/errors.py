@@ -27,28 +27,23 @@ class Conflict(APIException):
 
 
 def validation_detail(exc: Exception) -> dict:
-    """A service's error as DRF's ``{field: [messages]}``, the field it names included.
+    """A service's error as DRF's ``{field: [messages]}``, on the field the error names.
 
-    Messages about one item of a list field (an ``index`` param, e.g. an event type
-    in ``events``) become ``{field: {"<index>": [messages]}}``, as DRF reports a
-    ListField's items.
+    Messages that all name an item of a list field (an ``index`` param, e.g. the
+    event types of ``events``) become ``{field: {"<index>": [messages]}}``, as DRF
+    reports a ListField's items.
     """
     detail: dict = {}
     for field, errors in error_dict(exc).items():
-        key = field or api_settings.NON_FIELD_ERRORS_KEY
+        flat, items = [], {}
         for error in errors:
-            index = (error.params or {}).get("index") if hasattr(error, "params") else None
-            text = error.messages
+            index = (getattr(error, "params", None) or {}).get("index")
             if index is None:
-                detail.setdefault(key, [])
-                if isinstance(detail[key], dict):
-                    detail[key].setdefault("", []).extend(text)
-                else:
-                    detail[key].extend(text)
+                flat.extend(error.messages)
             else:
-                if isinstance(detail.get(key), list):
-                    detail[key] = {"": detail[key]}
-                detail.setdefault(key, {}).setdefault(str(index), []).extend(text)
+                items.setdefault(str(index), []).extend(error.messages)
+        key = field or api_settings.NON_FIELD_ERRORS_KEY
+        detail[key] = items if items and not flat else flat + [m for ms in items.values() for m in ms]
     return detail
 
 
