@@ -1,5 +1,6 @@
 """Start the demo: web server, django-q2 cluster and a local receiver, until Ctrl-C."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -16,6 +17,8 @@ from webhooks_app.models import Webhook
 
 DEMO_USER = "admin"
 DEMO_PASSWORD = "admin"  # the demo's printed login; never use in production
+# Ctrl-C stops every child within this many seconds; a delivery cut short is sent again.
+STOP_GRACE_SECONDS = 3
 
 
 class Command(BaseCommand):
@@ -47,11 +50,23 @@ class Command(BaseCommand):
         server = serve("127.0.0.1", receiver_port, webhook.secret)
         threading.Thread(target=server.serve_forever, daemon=True).start()
 
+        # Ctrl-C and SIGTERM set `stop`. Installed before the children start, so that
+        # they do not inherit an ignored SIGINT (a shell starts background jobs that
+        # way, and Python then never raises KeyboardInterrupt): the web server ignored
+        # the forwarded SIGINT and was killed only when the wait below ran out.
+        stop = threading.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, lambda *a: stop.set())
+
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         manage = [sys.executable, "manage.py"]
+        # Each child leads a process group of its own, so that it can be stopped
+        # whole (qcluster's workers too) and is stopped by this command only, in order.
         procs = [
-            subprocess.Popen([*manage, "runserver", f"{host}:{port}", "--noreload"], env=env),
-            subprocess.Popen([*manage, "qcluster"], env=env),
+            subprocess.Popen(
+                [*manage, "runserver", f"{host}:{port}", "--noreload"], env=env, process_group=0
+            ),
+            subprocess.Popen([*manage, "qcluster"], env=env, process_group=0),
         ]
         self.stdout.write(
             self.style.SUCCESS(
@@ -63,21 +78,25 @@ class Command(BaseCommand):
                 + f"\n  Receiver: {receiver_url} prints what it gets below.\n  Ctrl-C stops everything.\n"
             )
         )
-        stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *a: stop.set())
         try:
             while not stop.is_set() and all(p.poll() is None for p in procs):
-                time.sleep(0.5)
-        except KeyboardInterrupt:
-            pass
+                stop.wait(0.5)
         finally:
-            for p in procs:
-                if p.poll() is None:
-                    p.send_signal(signal.SIGINT)
-            for p in procs:
-                try:
-                    p.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+            self.stop_children(procs)
             server.shutdown()
             self.stdout.write("Stopped.")
+
+    @staticmethod
+    def stop_children(procs, grace: float = STOP_GRACE_SECONDS) -> None:
+        """SIGTERM each child's main process (django-q2 stops its own workers), then SIGKILL
+        whatever of its process group is left after `grace` seconds."""
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for p in procs:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                p.wait(timeout=max(0.0, deadline - time.monotonic()))
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(p.pid, signal.SIGKILL)  # a worker left behind, or the child itself
+            p.wait()
