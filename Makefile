@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint install migrate screenshots clean bench
+.PHONY: run test lint install migrate screenshots clean matrix matrix-install bench
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) is required"; exit 1; }
@@ -48,8 +48,19 @@ test: lint
 bench: install
 	$(PY) -m tests.bench.webhooks_bench $(BENCH_ARGS)
 
+# The version matrix (noxfile.py): Python 3.11, 3.12, 3.13 with Django 5.2, and
+# Django 6.0 on 3.12+; each session installs the project with that Django and runs the
+# fast part of the suite and the install test. `.venv/bin/nox -l` lists the sessions;
+# one of them: .venv/bin/nox -s "tests(python='3.12', django='6.0')"
+matrix: install
+	$(BIN)/nox $(NOX_ARGS)
+
+# Only the install test, on every combination of the matrix (CI runs it after `make test`).
+matrix-install: install
+	$(BIN)/nox -s install $(NOX_ARGS)
+
 screenshots: install
 	UPDATE_SCREENSHOTS=1 $(BIN)/pytest -m browser -p no:cacheprovider
 
 clean:
-	rm -rf $(VENV) db.sqlite3 .pytest_cache .coverage
+	rm -rf $(VENV) db.sqlite3 .pytest_cache .coverage .nox

@@ -6,9 +6,10 @@ then the install test (tests/test_install.py: the wheel into a fresh virtualenv
 and a brand-new project, with the same Django). `make test` stays on the default
 interpreter and runs everything.
 
-    nox -l                                   # the sessions
-    nox -s "tests-3.12(django='6.0')"        # one of them
-    nox -s "tests-3.13(django='5.2')" -- tests/test_checks.py   # other pytest arguments
+    nox -l                                             # the sessions
+    nox -s "tests(python='3.12', django='6.0')"        # one of them
+    nox -s "tests(python='3.13', django='5.2')" -- tests/test_checks.py   # other pytest arguments
+    nox -s install                                     # only the install test, everywhere
 
 The interpreters are the ones under /root/.pyenv/versions/ on this project's
 machines (else whatever `python3.X` is on PATH); nox never downloads one.
