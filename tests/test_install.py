@@ -565,3 +565,7 @@ def test_the_console_works_without_the_api_extra_and_the_api_urls_say_what_is_mi
     """
     out = last_json_line(django_admin("shell", "-c", textwrap.dedent(code)).stdout)
     assert out == {"status": [200, 200], "settings": True, "drf": []}
+
+    # The API's token command says what is missing instead of an ImportError.
+    token = django_admin("webhooks_token", "admin", check=False)
+    assert token.returncode == 1 and "webhooks_app[api]" in token.stderr and "Traceback" not in token.stderr

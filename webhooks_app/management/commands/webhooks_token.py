@@ -1,7 +1,7 @@
+from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
-from rest_framework.authtoken.models import Token
 
 
 class Command(BaseCommand):
@@ -20,6 +20,14 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, username, reset, **options):
+        # Imported here: without the [api] extra this command says so instead of an ImportError.
+        if not apps.is_installed("rest_framework.authtoken"):
+            raise CommandError(
+                "The REST API is not set up: install webhooks_app[api] and add 'rest_framework' and "
+                "'rest_framework.authtoken' to INSTALLED_APPS (see the README's install section)."
+            )
+        from rest_framework.authtoken.models import Token
+
         User = get_user_model()  # noqa: N806 - Django's idiom for the user model
         try:
             user = User.objects.get_by_natural_key(username)
