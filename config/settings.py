@@ -9,6 +9,8 @@ import os
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+import webhooks_app
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -167,7 +169,7 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "webhooks_app API",
     "DESCRIPTION": "Configure outgoing webhooks, emit events and read the delivery log.",
-    "VERSION": "0.1.0",
+    "VERSION": webhooks_app.__version__,  # the version lives in webhooks_app/__init__.py only
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SWAGGER_UI_DIST": "SIDECAR",
