@@ -452,7 +452,28 @@ def _certificates(tmp_path, name):
             .not_valid_before(now - datetime.timedelta(minutes=5))
             .not_valid_after(now + datetime.timedelta(days=1))
             .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+            # Key identifiers: Python 3.13's default context verifies strictly (X509_STRICT)
+            # and refuses a chain without them, as it would a real CA's certificate.
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(sign_key.public_key()), critical=False
+            )
         )
+        if ca:
+            builder = builder.add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
         if san:
             builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(san)]), critical=False)
         return builder.sign(sign_key, hashes.SHA256())
