@@ -65,3 +65,33 @@ def test_qcluster_with_the_redis_broker_delivers_a_saved_contact(qcluster, webho
 
     save_contact_and_expect_delivery(cluster, webhook, receiver)
     assert not OrmQ.objects.exists(), "the task went through Redis, not the database queue"
+
+
+def test_a_short_retry_comes_when_due_without_a_sleeping_worker(qcluster, make_webhook, receiver):
+    # RETRY_SCHEDULE 1 s: the worker that recorded the failure arms a timer that
+    # wakes a worker when the retry is due. Without it the retry would wait for the
+    # next sweep (a minute). Meanwhile the cluster keeps delivering other events.
+    import json
+
+    from tests.receiver import Reply
+
+    receiver.script = [Reply(500)]
+    webhook = make_webhook(receiver.url)
+    overrides = {"RETRY_SCHEDULE": [1, 1], "RETRY_JITTER": 0, "RETRY_WAKEUP_HORIZON": 60}
+    cluster = qcluster(extra_env={"WEBHOOKS_TEST_OVERRIDES": json.dumps(overrides)})
+
+    Contact.objects.create(name="Ada", email="ada@example.com")
+    try:
+        first, second = receiver.wait_for(2, timeout=20)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n--- qcluster log ---\n{cluster.log()}") from None
+    gap = second.at - first.at
+    assert 0.9 <= gap < 15, gap
+    assert first.headers["webhook-id"] == second.headers["webhook-id"]
+    assert second.headers["X-Webhook-Attempt"] == "2"
+    second.verify(webhook.secret)
+    wait_until(
+        lambda: Delivery.objects.filter(status=Delivery.Status.SUCCEEDED).exists(),
+        timeout=10,
+        message="the retry to be recorded",
+    )

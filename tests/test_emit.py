@@ -7,7 +7,7 @@ from django.test.utils import CaptureQueriesContext
 from webhooks_app import emit
 from webhooks_app.events import event_context, registry
 from webhooks_app.exceptions import InvalidEventData, UnknownEventType
-from webhooks_app.models import Attempt, Delivery, Event
+from webhooks_app.models import Attempt, Delivery, Event, Webhook
 
 pytestmark = pytest.mark.django_db
 
@@ -51,6 +51,48 @@ def test_deliveries_are_one_bulk_insert_whatever_the_number_of_webhooks(make_web
     delivery_table = Delivery._meta.db_table
     inserts = [sql for sql in ten if sql.upper().startswith("INSERT") and delivery_table in sql]
     assert len(inserts) == 1
+
+
+def test_an_emit_reads_no_webhook_rows_once_the_subscriptions_are_cached(make_webhook, settings):
+    # The cost of an emit does not grow with the webhooks: they come from this
+    # process' cache (no SELECT of the webhook table), and a webhook saved in this
+    # process is seen at once.
+    settings.WEBHOOKS = {**settings.WEBHOOKS, "SUBSCRIPTION_CACHE_SECONDS": 60}
+    for i in range(100):
+        make_webhook(f"http://127.0.0.1:9/{i}", name=f"w{i}")
+    emit_queries()
+    event, queries = emit_queries()
+    assert Delivery.objects.filter(event=event).count() == 100
+    webhook_table = Webhook._meta.db_table
+    assert not [sql for sql in queries if sql.upper().startswith("SELECT") and webhook_table in sql]
+    assert len(queries) <= 3, queries  # deliveries, event, wake-up (or its on_commit)
+
+    make_webhook("http://127.0.0.1:9/new", name="new")
+    event, _ = emit_queries()
+    assert Delivery.objects.filter(event=event).count() == 101
+
+
+def test_a_stale_cache_never_inserts_for_a_deleted_or_disabled_webhook(make_webhook, settings):
+    settings.WEBHOOKS = {**settings.WEBHOOKS, "SUBSCRIPTION_CACHE_SECONDS": 60}
+    keep, gone, off = (make_webhook(f"http://127.0.0.1:9/{n}", name=n) for n in ("keep", "gone", "off"))
+    emit_queries()
+    # Changed behind the cache's back (another process would do this).
+    Webhook.objects.filter(pk=off.pk).update(enabled=False)
+    Delivery.objects.filter(webhook=gone)._raw_delete(Delivery.objects.db)
+    Webhook.objects.filter(pk=gone.pk)._raw_delete(Webhook.objects.db)
+
+    event, _ = emit_queries()
+    assert list(Delivery.objects.filter(event=event).values_list("webhook_id", flat=True)) == [keep.pk]
+
+
+def test_a_context_filter_matches_the_events_current_context(make_webhook):
+    api_only = make_webhook("http://127.0.0.1:9/api", filters={"$context.source": "api"})
+    with transaction.atomic():
+        from_api = emit("contact.updated", data={"id": 1}, context={"source": "api"})
+        from_console = emit("contact.updated", data={"id": 2}, context={"source": "console"})
+
+    assert Delivery.objects.filter(event=from_api, webhook=api_only).exists()
+    assert not Delivery.objects.filter(event=from_console).exists()
 
 
 def test_disabled_unsubscribed_and_filtered_out_webhooks_get_nothing(make_webhook):

@@ -169,7 +169,8 @@ def webhooks_for_event(*, event_type: str, data: dict, context: dict | None = No
     return [
         w.pk
         for w in subscriptions.rows()
-        if w.subscribes_to(event_type) and webhook_filters_match(filters=w.filters, data=data)
+        if w.subscribes_to(event_type)
+        and webhook_filters_match(filters=w.filters, data=data, context=context)
     ]
 
 

@@ -7,9 +7,9 @@ request never holds up the next work. A thread pool per worker process sends
 (CONCURRENCY requests at once, each thread using the process' requests session
 with its kept-alive connections), and each destination (scheme, host, port) gets
 at most DESTINATION_CONCURRENCY of them: a receiver that hangs until the timeout
-occupies that many threads, never the whole worker. Claimed deliveries waiting for
-a busy destination are given back when it turns out slow, so another worker (or a
-later claim) takes them with their lease intact.
+occupies that many threads, never the whole worker. A claim never takes more for a
+destination than it has free slots, and a destination that is full or slow is left
+out of the claim altogether, so its backlog cannot hide the others'.
 """
 
 import logging
@@ -26,12 +26,19 @@ from . import deliveries, queue
 
 logger = logging.getLogger(__name__)
 
-# A destination whose oldest request in flight has run this long is slow: the
-# deliveries held for it are given back and it gets no more until one finishes.
+# A destination with a request in flight for this long is slow: it gets no more
+# deliveries from this worker until its requests finish.
 SLOW_AFTER = 1.0
 # After a claim that found less than it asked for, the next claim waits this long
 # unless requests finish (there is no point asking the database 100 times a second).
 IDLE_CLAIM_INTERVAL = 0.1
+
+# Claimed deliveries wait in the worker for a free slot, up to this many rounds of
+# requests ahead: the database is asked once per round of CONCURRENCY results, not
+# once per result, while the sending threads never run dry.
+PREFETCH = 3
+# Finished attempts are written at the latest this long after the first of them.
+RECORD_AFTER = 0.2
 
 _pool: tuple[int, int, ThreadPoolExecutor] | None = None
 
@@ -52,24 +59,25 @@ class _Drain:
         self.executor = _executor(self.concurrency)
         self.inflight: dict[Future, tuple[deliveries.Outcome, float]] = {}
         self.busy: Counter = Counter()  # destination -> requests in flight
-        self.held: dict[str, deque] = defaultdict(deque)  # destination -> outcomes waiting
+        # Claimed, waiting for a slot of their destination: the next requests start
+        # the moment one finishes, while the main thread talks to the database.
+        self.held: dict[str, deque] = defaultdict(deque)
+        self.webhooks = deliveries.WebhookCache()
         self.webhooks_at: dict[str, set[int]] = defaultdict(set)  # destination -> webhook ids seen
         self.finished: list[deliveries.Outcome] = []
         self.finished_since = 0.0
         self.next_claim_at = 0.0
         self.backlog = False
         self.woke_another = False
-        self.stats = Counter()
         self.retries = False
+        self.stats = Counter()
 
-    # -- the loop ---------------------------------------------------------------
     def run(self) -> dict:
         try:
             while True:
                 self._start_held()
-                released = self._slow_held()
-                claimed = self._record_and_claim(released)
-                if not self.inflight and not self._held_count() and not claimed:
+                claimed = self._record_and_claim(released=self._slow_held())
+                if not self.inflight and not claimed:
                     if self.finished:
                         continue  # record the last results
                     break
@@ -80,6 +88,12 @@ class _Drain:
             queue.retries_schedule_wakeup()
         return dict(self.stats)
 
+    def _slots(self, destination: str) -> int:
+        """How many more a claim may take for a destination: in flight and waiting
+        together at most (1 + PREFETCH) x DESTINATION_CONCURRENCY."""
+        limit = (1 + PREFETCH) * self.per_destination
+        return limit - self.busy[destination] - len(self.held.get(destination, ()))
+
     def _held_count(self) -> int:
         return sum(len(q) for q in self.held.values())
 
@@ -88,52 +102,67 @@ class _Drain:
             while waiting and self.busy[destination] < self.per_destination:
                 self._start(waiting.popleft())
 
-    def _start(self, outcome: deliveries.Outcome) -> None:
+    def _start(self, outcome) -> None:
         self.busy[outcome.destination] += 1
         future = self.executor.submit(deliveries._send, outcome)
         self.inflight[future] = (outcome, time.monotonic())
+
+    def _slow_held(self) -> list:
+        """Deliveries waiting for a destination that turned out slow: given back."""
+        released = []
+        for destination in self._slow_destinations() & set(self.held):
+            released.extend(self.held.pop(destination))
+        return released
 
     def _slow_destinations(self) -> set[str]:
         now = time.monotonic()
         return {o.destination for o, started in self.inflight.values() if now - started > SLOW_AFTER}
 
-    def _slow_held(self) -> list:
-        released = []
-        for destination in self._slow_destinations():
-            released.extend(self.held.pop(destination, ()))
-        return released
+    def _excluded(self) -> set[int]:
+        """Webhooks whose destination is full or slow: not claimed now."""
+        slow = self._slow_destinations()
+        full = {d for d, n in self.busy.items() if n >= self.per_destination}
+        return {pk for d in slow | full for pk in self.webhooks_at.get(d, ())}
 
     def _record_and_claim(self, released: list) -> int:
-        """One transaction: record what finished, give back what waits, claim more."""
+        """One transaction: record what finished, give back what waits in vain, claim more."""
         now = time.monotonic()
-        room = self.concurrency - len(self.inflight) - self._held_count()
-        refill = room >= max(self.concurrency // 2, 1) or not self.inflight
+        room = (1 + PREFETCH) * self.concurrency - len(self.inflight) - self._held_count()
         if now >= self.deadline and self.backlog:
             # Time to hand over: another worker takes the backlog from here while this
             # one finishes what it has in flight.
             self.backlog = False
             queue.workers_wake()
-        claim = now < self.deadline and room > 0 and refill and now >= self.next_claim_at
-        record = self.finished and (
-            not self.inflight
-            or len(self.finished) >= max(self.concurrency // 2, 1)
-            or now - self.finished_since > 0.2
+        idle = not self.inflight and not self._held_count()
+        claim = (
+            now < self.deadline
+            and room >= (1 if idle else self.concurrency)
+            and (idle or now >= self.next_claim_at)
         )
-        if not (claim or released or record):
+        record = self.finished and (
+            idle or len(self.finished) >= self.concurrency or now - self.finished_since > RECORD_AFTER
+        )
+        if not (claim or record or released):
             return 0
         finished, self.finished = self.finished, []
+        claimed, more = [], False
         with transaction.atomic(using=router.db_for_write(Delivery)):
             deliveries.attempts_record(outcomes=finished)
             deliveries.deliveries_release(deliveries=[o.delivery for o in released])
-            claimed = (
-                deliveries.deliveries_claim(limit=room, exclude_webhooks=self._excluded()) if claim else []
-            )
+            if claim:
+                claimed, more = deliveries._claim(
+                    limit=room,
+                    exclude_webhooks=self._excluded(),
+                    slots=self._slots,
+                    webhooks_cache=self.webhooks,
+                )
         self._count(finished)
         self.stats["released"] += len(released)
         if claim:
-            self.backlog = len(claimed) == room
-            self.next_claim_at = 0.0 if self.backlog else now + IDLE_CLAIM_INTERVAL
-            if self.backlog and not self.woke_another:
+            self.backlog = more
+            # Nothing more is due: look again only after a pause (or when idle, to end).
+            self.next_claim_at = 0.0 if more else now + IDLE_CLAIM_INTERVAL
+            if more and not self.woke_another:
                 # A backlog: wake another worker to share it (once per drain).
                 self.woke_another = True
                 queue.workers_wake()
@@ -145,22 +174,16 @@ class _Drain:
                 continue
             self.webhooks_at[outcome.destination].add(delivery.webhook_id)
             self.held[outcome.destination].append(outcome)
-        self.stats["claimed"] += len(claimed)
         self._start_held()
+        self.stats["claimed"] += len(claimed)
         return len(claimed)
-
-    def _excluded(self) -> set[int]:
-        """Webhooks whose destination is full or slow: not claimed now."""
-        slow = self._slow_destinations()
-        full = {d for d, n in self.busy.items() if n >= self.per_destination}
-        return {pk for d in slow | full for pk in self.webhooks_at.get(d, ())}
 
     def _wait(self) -> None:
         if not self.inflight:
-            if self.next_claim_at:
-                time.sleep(max(min(self.next_claim_at - time.monotonic(), IDLE_CLAIM_INTERVAL), 0))
             return
-        timeout = IDLE_CLAIM_INTERVAL if (self._held_count() or self.next_claim_at) else SLOW_AFTER
+        timeout = SLOW_AFTER / 4 if self._held_count() else SLOW_AFTER
+        if self.next_claim_at:
+            timeout = max(min(self.next_claim_at - time.monotonic(), timeout), 0.005)
         done, _ = wait(list(self.inflight), timeout=timeout, return_when=FIRST_COMPLETED)
         for future in done:
             outcome, _ = self.inflight.pop(future)
@@ -192,21 +215,21 @@ class _Drain:
         """Record what is left when the loop ends, also when it is stopped.
 
         django-q2's task timeout raises SystemExit here: requests still in flight
-        are recorded as interrupted (they are retried), held deliveries given back.
+        are recorded as interrupted (they are retried), waiting ones given back.
         """
         for future, (outcome, _) in list(self.inflight.items()):
             if future.done() and not future.cancelled() and future.exception() is None:
                 outcome.result = future.result()
             self.finished.append(outcome)  # result None: recorded as interrupted
         self.inflight.clear()
-        held = [o for q in self.held.values() for o in q]
+        held = [o.delivery for q in self.held.values() for o in q]
         self.held.clear()
         if not self.finished and not held:
             return
         try:
             with transaction.atomic(using=router.db_for_write(Delivery)):
                 deliveries.attempts_record(outcomes=self.finished)
-                deliveries.deliveries_release(deliveries=[o.delivery for o in held])
+                deliveries.deliveries_release(deliveries=held)
             self._count(self.finished)
         except Exception:
             # The database is gone: the leases expire and the sweep hands these
