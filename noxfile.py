@@ -16,6 +16,8 @@ machines (else whatever `python3.X` is on PATH); nox never downloads one.
 """
 
 import os
+import re
+import tomllib
 from pathlib import Path
 
 import nox
@@ -68,8 +70,15 @@ def tests(session: nox.Session, django: str) -> None:
 @nox.parametrize("python,django", MATRIX)
 def install_only(session: nox.Session, django: str) -> None:
     """Only the install test (what CI runs on each combination, after `make test`)."""
-    install(session, django)
+    # The test builds and installs its own wheel: this session needs only what runs it.
+    session.install(".[api]", *test_requirements("pytest", "pytest-django"), f"Django~={django}.0")
     pytest(session, django, "-m", "cluster", "tests/test_install.py")
+
+
+def test_requirements(*names: str) -> list[str]:
+    """Those of the test extra's requirements (with their bounds) that are named."""
+    extra = tomllib.loads(Path("pyproject.toml").read_text())["project"]["optional-dependencies"]["test"]
+    return [r for r in extra if re.split(r"[<>=~!\[; ]", r, maxsplit=1)[0].lower() in names]
 
 
 def install(session: nox.Session, django: str) -> None:
