@@ -32,9 +32,10 @@ def require_service(name: str, host: str, port: int):
 def fresh_subscriptions():
     """Each test starts without this process' cached subscriptions (a rolled-back
     test leaves webhooks behind in the cache that no signal reports)."""
-    from webhooks_app.selectors import subscriptions
+    from webhooks_app.selectors import sending, subscriptions
 
     subscriptions.clear()
+    sending.clear()
 
 
 @pytest.fixture

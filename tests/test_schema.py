@@ -55,7 +55,13 @@ def test_schema_is_valid_openapi_3_and_documents_errors(admin_api):
             if "requestBody" in operation:
                 assert {"400", "415"} <= set(operation["responses"]), (method, path)
     components = schema["components"]["schemas"]
-    assert components["DeliveryStatusEnum"]["enum"] == ["pending", "succeeded", "failed", "cancelled"]
+    assert components["DeliveryStatusEnum"]["enum"] == [
+        "pending",
+        "succeeded",
+        "failed",
+        "cancelled",
+        "skipped",
+    ]
     assert "contact.updated" in components["EventTypeEnum"]["enum"]
     assert "*" in components["EventsEnum"]["enum"]
     assert "api_key" not in components["Webhook"]["properties"]  # write-only: requests only

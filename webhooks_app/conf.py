@@ -63,6 +63,10 @@ DEFAULTS = {
     "ENCRYPTION_KEYS": [],
     # The django-q2 cluster name tasks go to (None: the default cluster).
     "Q_CLUSTER_NAME": None,
+    # Dotted path of a callable f(event) -> str | None: the URL of the event's
+    # recipient, for webhooks whose destination is the recipient's URL. An event
+    # without one becomes a skipped delivery (with the reason), never an error.
+    "RECIPIENT_URL": None,
     # The base template the console extends (a host project may use its own).
     "BASE_TEMPLATE": "webhooks_app/base.html",
     # Mail active staff users who have an e-mail address when the app disables a

@@ -8,7 +8,7 @@ from django.core.validators import MaxLengthValidator, MaxValueValidator, MinVal
 from django.db import models
 from django.urls import reverse
 
-from .fields import EncryptedTextField
+from .fields import EncryptedJSONField, EncryptedTextField
 from .signing import mask, secret_generate
 from .validators import (
     EVENTS_REQUIRED,
@@ -36,6 +36,14 @@ class Webhook(models.Model):
         JSON = "json", "JSON"
         XML = "xml", "XML"
 
+    class Destination(models.TextChoices):
+        URL = "url", "The webhook's URL"
+        RECIPIENT = "recipient", "Recipient's URL"
+
+    class PayloadEncryption(models.TextChoices):
+        NONE = "none", "None"
+        AES_256_GCM = "aes-256-gcm", "AES-256-GCM"
+
     name = models.CharField("Webhook Name", max_length=100)
     description = models.TextField(blank=True, max_length=1000)
     events = models.JSONField(
@@ -54,8 +62,17 @@ class Webhook(models.Model):
     url = models.URLField(
         "URL",
         max_length=2000,
+        blank=True,
         validators=[validate_webhook_url],
-        help_text="The http(s) endpoint that receives a POST per event.",
+        help_text="The http(s) endpoint that receives a POST per event (required unless the "
+        "destination is the recipient's URL).",
+    )
+    destination = models.CharField(
+        max_length=16,
+        choices=Destination.choices,
+        default=Destination.URL,
+        help_text="Where each event goes: this webhook's URL, or the URL of the event's recipient "
+        "(read per event by WEBHOOKS['RECIPIENT_URL']).",
     )
     api_key = EncryptedTextField(
         "API Key",
@@ -81,6 +98,30 @@ class Webhook(models.Model):
         help_text="The secret before the last rotation; it keeps signing until it expires.",
     )
     previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
+    topic_prefix = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text='Prepended to the event type in the payload and X-Webhook-Event ("acme." makes '
+        '"acme.contact.created").',
+    )
+    headers = EncryptedJSONField(
+        help_text="Static extra request headers (name -> value); values stored encrypted, shown masked."
+    )
+    secret_hash_header = models.CharField(
+        max_length=64,
+        blank=True,
+        validators=[validate_header_name],
+        help_text="When set, every request carries the hex SHA-256 of the signing secret in this header.",
+    )
+    payload_encryption = models.CharField(
+        max_length=16,
+        choices=PayloadEncryption.choices,
+        default=PayloadEncryption.NONE,
+        help_text="aes-256-gcm: the payload's data is encrypted with the webhook's encryption key.",
+    )
+    encryption_key = EncryptedTextField(
+        blank=True, help_text="32 random bytes, base64 (AES-256-GCM payload encryption); stored encrypted."
+    )
     enabled = models.BooleanField(default=True)
     payload_format = models.CharField(max_length=8, choices=PayloadFormat.choices, default=PayloadFormat.JSON)
     filters = models.JSONField(
@@ -130,17 +171,23 @@ class Webhook(models.Model):
         """
         if self.filters in (None, "", [], ()):
             self.filters = {}
+        errors = {}
+        if self.destination == self.Destination.URL and not self.url:
+            errors["url"] = "A URL is required unless the destination is the recipient's URL."
         events = self.events
-        if not events or not isinstance(events, list) or not all(isinstance(n, str) for n in events):
-            return  # the field's own validation says what is wrong
-        try:
-            validate_event_types(events)
-        except ValidationError:
-            try:  # only now read what the row holds: the common case costs no query
-                validate_event_types(events, kept=self._events_stored())
-            except ValidationError as exc:
-                raise ValidationError({"events": exc.error_list}) from None
-        self.events = events_normalize(events)
+        # A malformed list is left to the field's own validation.
+        if events and isinstance(events, list) and all(isinstance(n, str) for n in events):
+            try:
+                validate_event_types(events)
+            except ValidationError:
+                try:  # only now read what the row holds: the common case costs no query
+                    validate_event_types(events, kept=self._events_stored())
+                except ValidationError as exc:
+                    errors["events"] = exc.error_list
+            if "events" not in errors:
+                self.events = events_normalize(events)
+        if errors:
+            raise ValidationError(errors)
 
     def _events_stored(self) -> list[str]:
         if self.pk is None:
@@ -198,10 +245,17 @@ class Delivery(models.Model):
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
+        SKIPPED = "skipped", "Skipped"
 
     webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries")
     event_type = models.CharField(max_length=100, help_text="Copied from the event for filtering.")
+    url = models.CharField(
+        max_length=2000,
+        blank=True,
+        help_text="The URL this delivery goes to (the webhook's, or the recipient's for a webhook "
+        "whose destination is the recipient).",
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     attempt_count = models.PositiveIntegerField(
         default=0, help_text="Attempts started, counted before each request is sent."
@@ -282,3 +336,28 @@ class Attempt(models.Model):
     @property
     def succeeded(self) -> bool:
         return self.response_status is not None and 200 <= self.response_status < 300
+
+
+class WebhookSettings(models.Model):
+    """Site-wide webhook settings: one row (pk 1), created on first use."""
+
+    enabled = models.BooleanField(
+        default=True,
+        help_text="Off: events and deliveries are still recorded, nothing is sent until it is on again.",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = "webhook settings"
+        verbose_name_plural = "webhook settings"
+        permissions = [("change_sending", "Can switch all webhook sending on or off")]
+
+    def __str__(self):
+        return "Webhook settings"
+
+    @classmethod
+    def load(cls) -> "WebhookSettings":
+        return cls.objects.get_or_create(pk=1)[0]

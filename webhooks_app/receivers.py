@@ -4,8 +4,8 @@ from django.db.models.signals import post_delete, post_init, post_save, pre_save
 from django.dispatch import receiver
 
 from .events import registry
-from .models import Webhook
-from .selectors import subscriptions
+from .models import Webhook, WebhookSettings
+from .selectors import sending, subscriptions
 from .services import event_emit
 
 _SNAPSHOT = "_webhooks_app_initial"
@@ -94,3 +94,8 @@ def emit_on_delete(sender, instance, **kwargs):
 def forget_subscriptions(sender, **kwargs):
     """This process' cached subscriptions are stale once a webhook changes."""
     subscriptions.clear()
+
+
+@receiver(post_save, sender=WebhookSettings, dispatch_uid="webhooks_app.settings_saved")
+def forget_sending_switch(sender, **kwargs):
+    sending.clear()

@@ -21,7 +21,7 @@ from django.utils import timezone
 from . import crypto
 from .conf import app_settings
 from .exceptions import ImproperlyConfiguredWebhooks
-from .models import Attempt, Delivery, Webhook
+from .models import Attempt, Delivery, Webhook, WebhookSettings
 from .signing import mask
 from .validators import CONTEXT_PREFIX
 
@@ -152,7 +152,9 @@ class _Subscriptions:
         ttl = float(app_settings.SUBSCRIPTION_CACHE_SECONDS or 0)
         if self._rows is None or ttl <= 0 or time.monotonic() - self._loaded_at > ttl:
             self._loaded_at = time.monotonic()
-            self._rows = list(Webhook.objects.filter(enabled=True).only("id", "events", "filters"))
+            self._rows = list(
+                Webhook.objects.filter(enabled=True).only("id", "events", "filters", "destination")
+            )
         return self._rows
 
 
@@ -160,14 +162,44 @@ subscriptions = _Subscriptions()
 setting_changed.connect(subscriptions.clear, dispatch_uid="webhooks_app.subscriptions")
 
 
-def webhooks_for_event(*, event_type: str, data: dict, context: dict | None = None) -> list[int]:
-    """Ids of the enabled webhooks subscribed to event_type whose filters pass.
+class _SendingSwitch:
+    """The site-wide switch (WebhookSettings.enabled), read at most once a second per
+    process (workers ask before every claim); a change made in this process counts at once."""
+
+    MAX_AGE = 1.0
+
+    def __init__(self):
+        self._value: bool | None = None
+        self._read_at = 0.0
+
+    def clear(self, **kwargs) -> None:
+        self._value = None
+
+    def enabled(self) -> bool:
+        if self._value is None or time.monotonic() - self._read_at > self.MAX_AGE:
+            self._read_at = time.monotonic()
+            row = WebhookSettings.objects.filter(pk=1).values_list("enabled", flat=True).first()
+            self._value = True if row is None else bool(row)
+        return self._value
+
+
+sending = _SendingSwitch()
+
+
+def webhook_settings_get() -> WebhookSettings:
+    """The site-wide settings row (created with its defaults on first use)."""
+    return WebhookSettings.load()
+
+
+def webhooks_for_event(*, event_type: str, data: dict, context: dict | None = None) -> list[Webhook]:
+    """The enabled webhooks subscribed to event_type whose filters pass.
 
     Subscriptions and filters are checked in Python (JSON containment is not portable
-    to SQLite) over this process' cached copy of the enabled webhooks.
+    to SQLite) over this process' cached copy of the enabled webhooks; the instances
+    returned hold only ``id``, ``events``, ``filters`` and ``destination``.
     """
     return [
-        w.pk
+        w
         for w in subscriptions.rows()
         if w.subscribes_to(event_type)
         and webhook_filters_match(filters=w.filters, data=data, context=context)

@@ -193,6 +193,13 @@ class WebhookSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         super().__init__(*args, **kwargs)
         # For the schema's enum only: the model decides which names are accepted.
         self.fields["events"].child.choices = [ALL_EVENTS, *registry.names()]
+        # The URL may only be left out for a webhook whose destination is the
+        # recipient's URL; otherwise a missing URL is reported with the other
+        # missing fields, in one response.
+        data = getattr(self, "initial_data", None)
+        if isinstance(data, dict) and "url" in self.fields and not self.partial:
+            destination = data.get("destination") or getattr(self.instance, "destination", None)
+            self.fields["url"].required = destination != Webhook.Destination.RECIPIENT
 
     def to_internal_value(self, data):
         """The fields' own checks, then the model's validation (full_clean), all reported at once.

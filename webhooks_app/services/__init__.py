@@ -38,6 +38,7 @@ from .webhooks import (
     webhook_secret_rotate,
     webhook_send_test,
     webhook_set_enabled,
+    webhook_settings_update,
     webhook_update,
 )
 
@@ -74,6 +75,7 @@ __all__ = [
     "webhook_secret_rotate",
     "webhook_send_test",
     "webhook_set_enabled",
+    "webhook_settings_update",
     "webhook_update",
     "workers_wake",
 ]

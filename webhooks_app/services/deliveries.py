@@ -17,7 +17,7 @@ from django.db import connections, router, transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
-from .. import signing, transport
+from .. import selectors, signing, transport
 from ..conf import app_settings
 from ..events import TEST_EVENT
 from ..exceptions import DeliveryInProgress, IllegalTransition, WebhookValidationError
@@ -69,6 +69,8 @@ def _claim(
     ``webhooks_cache`` (a WebhookCache) lets a drain reuse the webhooks it read
     less than a second ago instead of reading (and decrypting) them every batch.
     """
+    if not selectors.sending.enabled():
+        return [], False  # switched off site-wide: everything waits, nothing is lost
     now = now or timezone.now()
     qs = Delivery.objects.due(now=now)
     if only is not None:
@@ -84,7 +86,7 @@ def _claim(
     with transaction.atomic(using=using, savepoint=False):
         if connections[using].features.has_select_for_update_skip_locked:
             qs = qs.select_for_update(skip_locked=True, of=("self",))
-        fields = ("pk", "webhook_id", "event_id", "event_type", "attempt_count")
+        fields = ("pk", "webhook_id", "event_id", "event_type", "attempt_count", "url")
         event_fields = ("event__created_at", "event__context", "event__data")
         rows = list(qs.values_list(*fields, *event_fields)[:scan])
         if not rows:
@@ -98,7 +100,7 @@ def _claim(
             webhook = webhooks.get(row[1])
             readable = isinstance(webhook, Webhook)
             if slots is not None and readable:
-                destination = transport.destination(webhook.url)
+                destination = transport.destination(row[5] or webhook.url)
                 if taken[destination] >= slots(destination):
                     continue
                 taken[destination] += 1
@@ -113,7 +115,7 @@ def _claim(
             )
             leases.update(dict.fromkeys(pks, lease_until))
     claimed = []
-    for pk, webhook_id, event_id, event_type, count, created_at, context, data in chosen:
+    for pk, webhook_id, event_id, event_type, count, url, created_at, context, data in chosen:
         delivery = Delivery(
             pk=pk,
             webhook_id=webhook_id,
@@ -121,6 +123,7 @@ def _claim(
             event_type=event_type,
             status=Delivery.Status.PENDING,
             attempt_count=count + 1,
+            url=url,
             next_attempt_at=now,
             lease_until=leases[pk],
         )
@@ -282,7 +285,7 @@ def delivery_request(
     }
     if webhook.api_key:
         headers[webhook.api_key_header or "X-API-Key"] = webhook.api_key
-    return {"url": webhook.url, "headers": headers, "body": body}
+    return {"url": delivery.url or webhook.url, "headers": headers, "body": body}
 
 
 def headers_redact(headers: dict, *, webhook: Webhook) -> dict:

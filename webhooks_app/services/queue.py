@@ -97,6 +97,10 @@ def deliveries_sweep() -> int:
     """
     from django_q.conf import Conf
 
+    from .. import selectors
+
+    if not selectors.sending.enabled():
+        return 0
     now = timezone.now()
     due = Delivery.objects.due(now=now).values("pk")[: app_settings.SWEEP_BATCH].count()
     if due:

@@ -5,6 +5,7 @@ from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
+from django.db import transaction
 from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -12,7 +13,7 @@ from django.utils import timezone
 from .. import signing
 from ..conf import app_settings
 from ..events import TEST_EVENT
-from ..models import Delivery, Webhook
+from ..models import Delivery, Webhook, WebhookSettings
 from ..signals import webhook_disabled
 from .events import event_emit
 
@@ -166,3 +167,20 @@ def _webhook_failure_count(webhook: Webhook) -> None:
             reason=f"{state['consecutive_failures']} deliveries in a row failed since "
             f"{state['failing_since']:%Y-%m-%d %H:%M} UTC.",
         )
+
+
+def webhook_settings_update(*, enabled: bool, actor=None) -> WebhookSettings:
+    """Switch all sending on or off. Off: events and deliveries are still recorded;
+    on again: workers are woken and everything held is sent, oldest first."""
+    from . import queue
+
+    row = WebhookSettings.load()
+    was = row.enabled
+    row.enabled = bool(enabled)
+    row.updated_by = _actor(actor) or row.updated_by
+    row.save()
+    if row.enabled and not was:
+        from django_q.conf import Conf
+
+        transaction.on_commit(lambda: queue.workers_wake(count=max(int(Conf.WORKERS or 1), 1)))
+    return row
