@@ -76,6 +76,9 @@ class WebhookForm(forms.ModelForm):
     url = forms.CharField(
         label="URL",
         max_length=2000,
+        # Required unless the destination is the recipient's URL: the model's rule
+        # (Webhook.clean) says so, with the API's message.
+        required=False,
         widget=forms.TextInput(
             attrs={"placeholder": "https://example.com/webhooks", "inputmode": "url", "spellcheck": "false"}
         ),
@@ -117,6 +120,8 @@ class WebhookForm(forms.ModelForm):
             "payload_format",
             "filters",
             "enabled",
+            "destination",
+            "payload_encryption",
         ]
         labels = {
             "description": "Description",
@@ -124,6 +129,8 @@ class WebhookForm(forms.ModelForm):
             "timeout": "Timeout (seconds)",
             "payload_format": "Payload format",
             "enabled": "Enabled",
+            "destination": "Destination",
+            "payload_encryption": "Payload encryption",
         }
         help_texts = {
             "name": "A descriptive name, so you can tell what this webhook is for.",
@@ -133,16 +140,30 @@ class WebhookForm(forms.ModelForm):
             "timeout": "How long to wait for the receiver, 1 to 60 seconds. Empty: the default.",
             "payload_format": "The body format of each request.",
             "enabled": "A disabled webhook receives nothing until it is enabled again.",
+            "destination": "Recipient's URL: each event goes to the URL of the person or account it is "
+            "about (for example a contact's webhook URL); the URL field may then stay empty. An event "
+            "without one is logged as skipped.",
+            "payload_encryption": "AES-256-GCM: the event data is sent encrypted; a key is generated "
+            "and shown once. The id, type, time and context stay readable.",
         }
         error_messages = {"name": {"required": "Give the webhook a name."}}
         widgets = {
             "name": forms.TextInput(attrs={"placeholder": "e.g. CRM sync", "autofocus": True}),
             "description": forms.Textarea(attrs={"rows": 2}),
             "timeout": forms.NumberInput(attrs={"placeholder": "10"}),
+            "destination": forms.RadioSelect,
         }
 
     # Fields shown in the collapsible "Advanced" section of the form.
-    advanced_fields = ("description", "api_key_header", "timeout", "payload_format", "filters", "enabled")
+    advanced_fields = (
+        "description",
+        "api_key_header",
+        "timeout",
+        "payload_format",
+        "payload_encryption",
+        "filters",
+        "enabled",
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -152,6 +173,9 @@ class WebhookForm(forms.ModelForm):
             (resource, choices) for resource, choices in self.groups.items()
         ]
         self.initial["api_key"] = ""
+        # The URL may stay empty only for a webhook sent to each event's recipient.
+        destination = (self.data.get("destination") if self.is_bound else None) or self.instance.destination
+        self.fields["url"].required = destination != Webhook.Destination.RECIPIENT
         # The model's validators allow 1-60; the field's own range starts at 0.
         self.fields["timeout"].widget.attrs.update(min=1, max=60)
         if self.instance.pk and self.instance.api_key:

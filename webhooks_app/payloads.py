@@ -10,7 +10,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 
-from .exceptions import InvalidEventData
+from . import crypto_payload
+from .exceptions import ImproperlyConfiguredWebhooks, InvalidEventData
 
 
 class WebhookJSONEncoder(DjangoJSONEncoder):
@@ -194,10 +195,22 @@ def envelope_for(event, webhook=None) -> dict:
     """The envelope as one webhook receives it: its payload options applied."""
     payload = envelope(event)
     # Per-webhook options (topic prefix, payload encryption) are applied here.
+    if webhook is not None and getattr(webhook, "payload_encryption", "none") == crypto_payload.ALGORITHM:
+        if not webhook.encryption_key:
+            # Never fall back to sending the data in clear.
+            raise ImproperlyConfiguredWebhooks(
+                f"Webhook {webhook.pk} encrypts its payloads but has no encryption key; rotate it."
+            )
+        payload = crypto_payload.envelope_encrypt(payload, key=webhook.encryption_key)
     return payload
 
 
 def body_cache_key(event, webhook) -> tuple:
     """What makes two webhooks receive the same body for an event: a batch renders
     each distinct key once. Extend it with every option envelope_for reads."""
-    return (event.pk, webhook.payload_format)
+    return (
+        event.pk,
+        webhook.payload_format,
+        # An encrypted body is the webhook's own (its key, a fresh nonce).
+        webhook.pk if getattr(webhook, "payload_encryption", "none") == crypto_payload.ALGORITHM else None,
+    )

@@ -15,6 +15,11 @@ urlpatterns = [
     path("<int:pk>/test/", views.webhook_test, name="webhook-test"),
     path("<int:pk>/secret/reveal/", views.webhook_reveal_secret, name="webhook-reveal-secret"),
     path("<int:pk>/secret/rotate/", views.webhook_rotate_secret, name="webhook-rotate-secret"),
+    path(
+        "<int:pk>/encryption-key/rotate/",
+        views.webhook_rotate_encryption_key,
+        name="webhook-rotate-encryption-key",
+    ),
     path("<int:pk>/deliveries/", views.webhook_deliveries, name="webhook-deliveries"),
     path(
         "<int:pk>/deliveries/redeliver-failed/",

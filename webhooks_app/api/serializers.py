@@ -167,6 +167,8 @@ class WebhookSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             "payload_format",
             "filters",
             "timeout",
+            "destination",
+            "payload_encryption",
             "disabled_reason",
             "disabled_at",
             "created_at",
@@ -186,6 +188,16 @@ class WebhookSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             "api_key_header": {"help_text": "The request header that carries the API key."},
             "enabled": {"help_text": "A disabled webhook receives nothing until enabled again."},
             "payload_format": {"help_text": "The body format of each request."},
+            "destination": {
+                "help_text": "url: every event goes to this webhook's url. recipient: each event goes to "
+                "its recipient's URL, read per event by WEBHOOKS['RECIPIENT_URL'] (url may then be "
+                "blank); an event without one is a skipped delivery."
+            },
+            "payload_encryption": {
+                "help_text": "aes-256-gcm: data is sent encrypted with the webhook's encryption_key "
+                '(generated when switched on, returned by create and GET .../secret/); "is_encrypted": '
+                "true marks such bodies. none: data is sent in clear."
+            },
             "disabled_reason": {"help_text": "Why the webhook was disabled (by a user or automatically)."},
         }
 
@@ -268,8 +280,15 @@ class WebhookCreatedSerializer(WebhookSerializer):
         "GET .../secret/ does, for users who may change the webhook.",
     )
 
+    encryption_key = serializers.CharField(
+        read_only=True,
+        help_text="The payload encryption key (base64 of 32 bytes) when payload_encryption is on, "
+        'else "". Store it now: GET .../secret/ returns it again only to users who may change '
+        "the webhook.",
+    )
+
     class Meta(WebhookSerializer.Meta):
-        fields = [*WebhookSerializer.Meta.fields, "secret"]
+        fields = [*WebhookSerializer.Meta.fields, "secret", "encryption_key"]
 
 
 class WebhookSecretSerializer(serializers.ModelSerializer):
@@ -283,9 +302,28 @@ class WebhookSecretSerializer(serializers.ModelSerializer):
         "so receivers can switch without dropping requests.",
     )
 
+    encryption_key = serializers.CharField(
+        read_only=True,
+        help_text='The payload encryption key (AES-256-GCM, base64 of 32 bytes); "" when the '
+        "webhook never encrypted its payloads.",
+    )
+
     class Meta:
         model = Webhook
-        fields = ["id", "secret", "previous_secret_expires_at"]
+        fields = ["id", "secret", "previous_secret_expires_at", "encryption_key"]
+
+
+class WebhookEncryptionKeySerializer(serializers.ModelSerializer):
+    """A webhook's payload encryption key, after a rotation."""
+
+    encryption_key = serializers.CharField(
+        read_only=True, help_text="The new payload encryption key (AES-256-GCM, base64 of 32 bytes)."
+    )
+
+    class Meta:
+        model = Webhook
+        fields = ["id", "payload_encryption", "encryption_key"]
+        read_only_fields = fields
 
 
 class RedeliverFailedSerializer(StrictFieldsMixin, serializers.Serializer):
@@ -306,6 +344,11 @@ class DeliverySerializer(serializers.ModelSerializer):
 
     webhook = serializers.IntegerField(source="webhook_id", read_only=True, help_text="The webhook's id.")
     event_id = serializers.CharField(read_only=True, help_text="The event id (the webhook-id header).")
+    url = serializers.CharField(
+        read_only=True,
+        help_text="The URL this delivery goes to: the webhook's, or the recipient's when the webhook's "
+        'destination is recipient ("" for a skipped delivery, whose last_error says why).',
+    )
 
     class Meta:
         model = Delivery
@@ -314,6 +357,7 @@ class DeliverySerializer(serializers.ModelSerializer):
             "webhook",
             "event_id",
             "event_type",
+            "url",
             "status",
             "attempt_count",
             "next_attempt_at",

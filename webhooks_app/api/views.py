@@ -89,6 +89,7 @@ class WebhookViewSet(WebhooksAPIMixin, viewsets.ModelViewSet):
         "destroy": "webhook_delete",
         "secret": "webhook_secret",
         "rotate_secret": "webhook_secret",
+        "rotate_encryption_key": "webhook_secret",
         "send_test": "webhook_send_test",
         "deliveries": "webhook_deliveries",
         "redeliver_failed": "deliveries_redeliver_failed",
@@ -169,6 +170,24 @@ class WebhookViewSet(WebhooksAPIMixin, viewsets.ModelViewSet):
     def rotate_secret(self, request, pk=None):
         webhook = services.webhook_secret_rotate(webhook=self.get_object(), actor=request.user)
         return Response(s.WebhookSecretSerializer(webhook).data)
+
+    @extend_schema(
+        summary="Rotate the payload encryption key",
+        description="A new AES-256-GCM key (base64 of 32 bytes) encrypts every request from now on, "
+        "retries of earlier deliveries included; there is no overlap. The response is the one "
+        "place the new key is shown besides GET .../secret/.",
+        request=None,
+        responses=s.WebhookEncryptionKeySerializer,
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path="rotate-encryption-key",
+        serializer_class=s.WebhookEncryptionKeySerializer,
+    )
+    def rotate_encryption_key(self, request, pk=None):
+        webhook = services.webhook_encryption_key_rotate(webhook=self.get_object(), actor=request.user)
+        return Response(s.WebhookEncryptionKeySerializer(webhook).data)
 
     @extend_schema(
         summary="Send a test event",

@@ -34,6 +34,8 @@ WEBHOOK_FIELDS = (
     "payload_format",
     "filters",
     "timeout",
+    "destination",
+    "payload_encryption",
 )
 
 
@@ -47,6 +49,7 @@ def webhook_create(*, actor=None, **fields) -> Webhook:
     if unknown:
         raise TypeError(f"Unknown webhook fields: {', '.join(sorted(unknown))}")
     webhook = Webhook(**fields, created_by=_actor(actor), updated_by=_actor(actor))
+    _encryption_key_ensure(webhook)
     webhook.full_clean()
     webhook.save()
     return webhook
@@ -67,6 +70,7 @@ def webhook_update(*, webhook: Webhook, actor=None, **fields) -> Webhook:
         webhook.disabled_at = timezone.now()
         webhook.disabled_reason = "Disabled by a user."
     webhook.updated_by = _actor(actor) or webhook.updated_by
+    _encryption_key_ensure(webhook)
     webhook.full_clean()
     webhook.save()
     return webhook
@@ -184,3 +188,34 @@ def webhook_settings_update(*, enabled: bool, actor=None) -> WebhookSettings:
 
         transaction.on_commit(lambda: queue.workers_wake(count=max(int(Conf.WORKERS or 1), 1)))
     return row
+
+
+# Payload encryption (issue 11) ----------------------------------------------------
+
+
+def _encryption_key_ensure(webhook: Webhook) -> bool:
+    """Give a webhook that encrypts its payloads a key when it has none; True when one was made.
+
+    Switching encryption off keeps the key, so switching it on again reuses it.
+    """
+    from .. import crypto_payload
+
+    if webhook.payload_encryption == Webhook.PayloadEncryption.AES_256_GCM and not webhook.encryption_key:
+        webhook.encryption_key = crypto_payload.key_generate()
+        webhook._encryption_key_new = True  # the console and the API show it this once
+        return True
+    return False
+
+
+def webhook_encryption_key_rotate(*, webhook: Webhook, actor=None) -> Webhook:
+    """A new payload encryption key, used from the next request on (retries included).
+
+    No overlap as for the signing secret: the receiver holds one key, so rotate it
+    when the receiver is ready for the new one (it can try both while it switches).
+    """
+    from .. import crypto_payload
+
+    webhook.encryption_key = crypto_payload.key_generate()
+    webhook.updated_by = _actor(actor) or webhook.updated_by
+    webhook.save(update_fields=["encryption_key", "updated_by", "updated_at"])
+    return webhook
