@@ -55,9 +55,14 @@ def test_an_unknown_key_is_reported_with_the_known_ones():
     ("events", "expected"),
     [
         ("contact.created", ["webhooks_app.E010"]),
-        ({"Contact.Created": ""}, ["webhooks_app.E011"]),
-        ({"contact": ""}, ["webhooks_app.E011"]),
+        ({"1contact.created": ""}, ["webhooks_app.E011"]),
+        ({"contact.créated": ""}, ["webhooks_app.E011"]),
         (["contact.created", "bad name"], ["webhooks_app.E011"]),
+        ({"contact.acceptsEmail.changed": "", "FEEDBACK_SUBMIT": "", "journey.published": ""}, []),
+        ({"app.installed": {"description": "An app was installed.", "deliverable": False}}, []),
+        ({"app.installed": {"deliverable": "no"}}, ["webhooks_app.E012"]),
+        ({"app.installed": {"descr": "typo"}}, ["webhooks_app.E012"]),
+        ({"app.installed": 3}, ["webhooks_app.E012"]),
         (["contact.created", "invoice.paid"], []),
         ({"invoice.line_item.changed": "A line changed."}, []),
     ],
@@ -107,6 +112,8 @@ def test_watched_models(models, expected):
         ("LEASE_MARGIN", None, "webhooks_app.E024"),
         ("AUTO_DISABLE_AFTER_DAYS", -1, "webhooks_app.E024"),
         ("AUTO_DISABLE_FAILURES", 0, "webhooks_app.E025"),
+        ("SECRET_ROTATION_OVERLAP_HOURS", -1, "webhooks_app.E027"),
+        ("SECRET_ROTATION_OVERLAP_HOURS", "24", "webhooks_app.E027"),
         ("AUTO_DISABLE_FAILURES", "50", "webhooks_app.E025"),
         ("ALLOWED_DESTINATIONS", "127.0.0.1", "webhooks_app.E030"),
         ("ALLOWED_DESTINATIONS", ["10.0.0.0/33"], "webhooks_app.E031"),
@@ -156,7 +163,7 @@ def test_a_queue_retry_not_above_its_timeout_is_a_warning(settings):
 
 
 def test_several_problems_are_all_reported():
-    assert ids(TIMEOUT=-1, RETRY_JITTER=2, EVENTS={"X": ""}) == [
+    assert ids(TIMEOUT=-1, RETRY_JITTER=2, EVENTS={"X y": ""}) == [
         "webhooks_app.E011",
         "webhooks_app.E020",
         "webhooks_app.E022",

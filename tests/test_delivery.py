@@ -206,7 +206,8 @@ def test_after_a_secret_rotation_old_and_new_secrets_both_verify(webhook, receiv
     assert len(request.headers["webhook-signature"].split(" ")) == 2
     request.verify(old)
     request.verify(new)
-    assert request.headers["X-Webhook-Signature"] == hex_hmac(new, request.body)
+    # X-Webhook-Signature carries both too, the new one first (issue 10).
+    assert request.headers["X-Webhook-Signature"] == f"{hex_hmac(new, request.body)},{hex_hmac(old, request.body)}"
 
 
 def test_the_previous_secret_stops_signing_when_it_expires(webhook, receiver):

@@ -59,8 +59,9 @@ class WebhookAdminForm(forms.ModelForm):
 
     class Meta:
         model = Webhook
-        # Secrets stay out of the admin; the console reveals and rotates them.
-        fields = [name for name in services.WEBHOOK_FIELDS if name != "api_key"]
+        # Secrets (and the custom headers' values) stay out of the admin; the console
+        # and the API set them, masked on read.
+        fields = [name for name in services.WEBHOOK_FIELDS if name not in ("api_key", "secret", "headers")]
 
 
 @admin.register(Webhook)

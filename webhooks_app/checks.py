@@ -57,15 +57,33 @@ def _check_events(events):
                 id="webhooks_app.E010",
             )
         ]
-    return [
+    errors = [
         Error(
             f"WEBHOOKS['EVENTS'] has an invalid event type name {name!r}.",
-            hint="Use lower-case dotted names such as 'contact.created' or 'contact.email.changed'.",
+            hint="A name is 1-100 letters, digits, '_', '.' or '-', starting with a letter: "
+            "'contact.created', 'contact.acceptsEmail.changed', 'FEEDBACK_SUBMIT'.",
             id="webhooks_app.E011",
         )
         for name in events
         if not isinstance(name, str) or not EVENT_NAME_RE.match(name)
     ]
+    for name, value in events.items():
+        if value is None or isinstance(value, str):
+            continue
+        if (
+            not isinstance(value, dict)
+            or set(value) - {"description", "label", "deliverable"}
+            or not all(isinstance(value.get(k, ""), str) for k in ("description", "label"))
+            or not isinstance(value.get("deliverable", True), bool)
+        ):
+            errors.append(
+                Error(
+                    f"WEBHOOKS['EVENTS'][{name!r}] must be a description, or a dict of "
+                    "'description' (text), 'label' (text) and 'deliverable' (true or false).",
+                    id="webhooks_app.E012",
+                )
+            )
+    return errors
 
 
 def _check_models(models):
@@ -92,8 +110,25 @@ def _check_models(models):
                 errors.append(
                     Error(
                         f"WEBHOOKS['MODELS'][{label!r}] has an unknown action {action!r}.",
-                        hint="Actions are created, updated and deleted.",
+                        hint="Actions are created, updated and deleted; declare other state changes "
+                        "(published ...) in 'transitions': {'published': {'field': 'status', 'value': 'published'}}.",
                         id="webhooks_app.E005",
+                    )
+                )
+        transitions = spec.get("transitions", {})
+        for action, when in transitions.items() if isinstance(transitions, dict) else [(None, None)]:
+            field_ok = isinstance(when, dict) and {"field", "value"} <= set(when)
+            if field_ok:
+                try:
+                    model._meta.get_field(when["field"])
+                except Exception:  # noqa: BLE001
+                    field_ok = False
+            if not field_ok or not isinstance(action, str) or not EVENT_NAME_RE.match(action):
+                errors.append(
+                    Error(
+                        f"WEBHOOKS['MODELS'][{label!r}]['transitions'] has an invalid entry {action!r}.",
+                        hint="Map an action name to {'field': <a field of the model>, 'value': <its value>}.",
+                        id="webhooks_app.E013",
                     )
                 )
         for fname in spec.get("fields", ()):
@@ -184,6 +219,14 @@ def _check_numbers():
             Error(
                 "WEBHOOKS['AUTO_DISABLE_FAILURES'] must be a positive integer, or None to turn auto-disable off.",
                 id="webhooks_app.E025",
+            )
+        )
+    overlap = app_settings.SECRET_ROTATION_OVERLAP_HOURS
+    if not _is_number(overlap) or not 0 <= overlap <= 24 * 30:
+        errors.append(
+            Error(
+                "WEBHOOKS['SECRET_ROTATION_OVERLAP_HOURS'] must be a number of hours from 0 to 720.",
+                id="webhooks_app.E027",
             )
         )
     drain = app_settings.DRAIN_SECONDS

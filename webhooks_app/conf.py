@@ -67,6 +67,10 @@ DEFAULTS = {
     # recipient, for webhooks whose destination is the recipient's URL. An event
     # without one becomes a skipped delivery (with the reason), never an error.
     "RECIPIENT_URL": None,
+    # Hours the previous signing secret keeps signing after a rotation (or a chosen
+    # secret replacing the current one), so receivers switch without a failure.
+    # 0 ends it at once.
+    "SECRET_ROTATION_OVERLAP_HOURS": 24,
     # The base template the console extends (a host project may use its own).
     "BASE_TEMPLATE": "webhooks_app/base.html",
     # Mail active staff users who have an e-mail address when the app disables a

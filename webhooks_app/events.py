@@ -10,10 +10,34 @@ from django.utils.module_loading import import_string
 
 from .exceptions import ImproperlyConfiguredWebhooks, UnknownEventType
 
-EVENT_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+# DESIGN.md: [A-Za-z0-9_.-], 1-100 characters, starting with a letter, so that the
+# names the source systems use are declarable as written: contact.acceptsEmail.changed,
+# FEEDBACK_SUBMIT, journey.published. \Z: $ would also match before a trailing newline.
+EVENT_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,99}\Z")
 MODEL_ACTIONS = ("created", "updated", "deleted")
 TEST_EVENT = "webhook.test"
 ALL_EVENTS = "*"
+# A subscription to every type of one resource: "contact.*".
+RESOURCE_WILDCARD = ".*"
+
+
+def resource_of(name: str) -> str:
+    """The resource of an event type: the part before the first dot."""
+    return name.split(".", 1)[0]
+
+
+def resource_wildcard(resource: str) -> str:
+    return resource + RESOURCE_WILDCARD
+
+
+def wildcard_resource(value: str) -> str | None:
+    """The resource of a ``resource.*`` subscription, or None when value is not one."""
+    if value.endswith(RESOURCE_WILDCARD):
+        resource = value[: -len(RESOURCE_WILDCARD)]
+        if resource and "." not in resource and EVENT_NAME_RE.match(resource):
+            return resource
+    return None
+
 
 BUILTIN_EVENTS = {TEST_EVENT: "A test event sent from the console or the API."}
 
@@ -23,10 +47,34 @@ class EventType:
     name: str
     description: str
     builtin: bool = False
+    # The display name of the console; the name itself when not given.
+    label: str = ""
+    # False for system events: listed, never offered, refused in subscriptions, never sent.
+    deliverable: bool = True
 
     @property
     def resource(self) -> str:
-        return self.name.split(".", 1)[0]
+        return resource_of(self.name)
+
+    @property
+    def display(self) -> str:
+        return self.label or self.name
+
+
+def event_spec(value) -> dict:
+    """A WEBHOOKS["EVENTS"] value as {"description", "label", "deliverable"}.
+
+    The value is a description string, or a dict with any of those keys
+    (``deliverable`` defaults to true). Malformed values are the system
+    check's to report (webhooks_app.E012); here they read as blank.
+    """
+    if isinstance(value, dict):
+        return {
+            "description": str(value.get("description") or ""),
+            "label": str(value.get("label") or ""),
+            "deliverable": value.get("deliverable", True) is not False,
+        }
+    return {"description": str(value or ""), "label": "", "deliverable": True}
 
 
 @dataclass
@@ -39,6 +87,10 @@ class ModelWatch:
     fields: tuple[str, ...]
     serializer: object = None
     attnames: dict = field(default_factory=dict)
+    # State changes beyond created/updated/deleted: {action: (field, value)}, e.g.
+    # {"published": ("status", "published")} emits "<resource>.published" when a
+    # save makes the field equal the value (a create with that value included).
+    transitions: dict = field(default_factory=dict)
 
     def serialize(self, instance) -> dict:
         if self.serializer is not None:
@@ -65,7 +117,7 @@ class Registry:
     """Event types from settings, watched models and register() calls."""
 
     def __init__(self):
-        self._registered: dict[str, str] = {}
+        self._registered: dict[str, dict] = {}
         self._types: dict[str, EventType] | None = None
         self._watches: dict[type, ModelWatch] | None = None
 
@@ -73,13 +125,16 @@ class Registry:
         self._types = None
         self._watches = None
 
-    def register(self, name: str, description: str = "") -> None:
+    def register(
+        self, name: str, description: str = "", *, label: str = "", deliverable: bool = True
+    ) -> None:
         """Declare an event type from code (for example in AppConfig.ready())."""
-        if not EVENT_NAME_RE.match(name):
+        if not isinstance(name, str) or not EVENT_NAME_RE.match(name):
             raise ImproperlyConfiguredWebhooks(
-                f"Event type {name!r} must be lower-case dotted 'resource.action'."
+                f"Event type {name!r}: a name is 1-100 letters, digits, '_', '.' or '-', "
+                "starting with a letter ('contact.created', 'FEEDBACK_SUBMIT')."
             )
-        self._registered[name] = description
+        self._registered[name] = {"description": description, "label": label, "deliverable": deliverable}
         self._types = None
 
     def types(self) -> dict[str, EventType]:
@@ -100,8 +155,20 @@ class Registry:
     def is_declared(self, name: str) -> bool:
         return name in self.types()
 
+    def is_deliverable(self, name: str) -> bool:
+        """False for a declared system event (deliverable=False); undeclared names count as deliverable."""
+        event_type = self.types().get(name)
+        return event_type is None or event_type.deliverable
+
     def names(self) -> list[str]:
         return sorted(self.types())
+
+    def deliverable_names(self) -> list[str]:
+        return [n for n, t in self.types().items() if t.deliverable]
+
+    def resources(self) -> list[str]:
+        """The resources that have at least one deliverable type (the picker's groups)."""
+        return sorted({t.resource for t in self.types().values() if t.deliverable})
 
     def watch_for(self, model) -> ModelWatch | None:
         if self._watches is None:
@@ -113,9 +180,11 @@ class Registry:
 
         types = {n: EventType(n, d, builtin=True) for n, d in BUILTIN_EVENTS.items()}
         for label, spec in (app_settings.MODELS or {}).items():
+            if not isinstance(spec, dict):
+                continue  # reported by the system check webhooks_app.E004
             resource = spec.get("resource") or label.rsplit(".", 1)[-1].lower()
             verbose = label.rsplit(".", 1)[-1]
-            for action in spec.get("actions", MODEL_ACTIONS):
+            for action in [*spec.get("actions", MODEL_ACTIONS), *spec.get("transitions", {})]:
                 name = f"{resource}.{action}"
                 types[name] = EventType(name, f"A {verbose} was {action}.")
             for fname in spec.get("fields", ()):
@@ -124,10 +193,16 @@ class Registry:
         events = app_settings.EVENTS or {}
         if isinstance(events, list | tuple):
             events = {n: "" for n in events}
-        for name, description in events.items():
-            types[name] = EventType(name, description or types.get(name, EventType(name, "")).description)
-        for name, description in self._registered.items():
-            types[name] = EventType(name, description)
+        if not isinstance(events, dict):
+            events = {}  # reported by the system check webhooks_app.E010
+        for name, value in events.items():
+            if not isinstance(name, str):
+                continue
+            spec = event_spec(value)
+            spec["description"] = spec["description"] or types.get(name, EventType(name, "")).description
+            types[name] = EventType(name, **spec)
+        for name, spec in self._registered.items():
+            types[name] = EventType(name, **spec)
         return dict(sorted(types.items()))
 
     def _build_watches(self) -> dict[type, ModelWatch]:
@@ -143,13 +218,18 @@ class Registry:
             if isinstance(serializer, str):
                 serializer = import_string(serializer)
             fields = tuple(spec.get("fields", ()))
+            transitions = {
+                action: (when["field"], when["value"]) for action, when in spec.get("transitions", {}).items()
+            }
+            snapshot = [*fields, *(f for f, _ in transitions.values() if f not in fields)]
             watches[model] = ModelWatch(
                 model=model,
                 resource=spec.get("resource") or model._meta.model_name,
                 actions=tuple(spec.get("actions", MODEL_ACTIONS)),
                 fields=fields,
                 serializer=serializer,
-                attnames={f: model._meta.get_field(f).attname for f in fields},
+                attnames={f: model._meta.get_field(f).attname for f in snapshot},
+                transitions=transitions,
             )
         return watches
 

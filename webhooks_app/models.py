@@ -8,16 +8,20 @@ from django.core.validators import MaxLengthValidator, MaxValueValidator, MinVal
 from django.db import models
 from django.urls import reverse
 
+from .events import ALL_EVENTS
 from .fields import EncryptedJSONField, EncryptedTextField
 from .signing import mask, secret_generate
 from .validators import (
     EVENTS_REQUIRED,
     events_normalize,
+    validate_custom_headers,
     validate_event_list,
     validate_event_types,
     validate_filters,
     validate_header_name,
     validate_header_value,
+    validate_secret,
+    validate_topic_prefix,
     validate_webhook_url,
 )
 
@@ -186,6 +190,26 @@ class Webhook(models.Model):
                     errors["events"] = exc.error_list
             if "events" not in errors:
                 self.events = events_normalize(events)
+        if self.headers in (None, ""):
+            self.headers = {}
+        for name, validate in (
+            ("headers", validate_custom_headers),
+            ("secret", validate_secret),
+            ("topic_prefix", validate_topic_prefix),
+        ):
+            try:
+                validate(getattr(self, name))
+            except ValidationError as exc:
+                errors[name] = exc.error_list
+        if "headers" not in errors and isinstance(self.headers, dict):
+            # One header, one meaning: a custom header may not also be the API key's
+            # or the secret hash's.
+            taken = {(self.api_key_header or "X-API-Key").lower(), (self.secret_hash_header or "").lower()}
+            clash = sorted(n for n in self.headers if n.lower() in taken)
+            if clash:
+                errors["headers"] = [
+                    f"Header {clash[0]!r} is already the API key header or the secret hash header."
+                ]
         if errors:
             raise ValidationError(errors)
 
@@ -196,10 +220,39 @@ class Webhook(models.Model):
 
     @property
     def all_events(self) -> bool:
-        return "*" in (self.events or [])
+        return ALL_EVENTS in (self.events or [])
 
     def subscribes_to(self, event_type: str) -> bool:
-        return self.all_events or event_type in (self.events or [])
+        """The one subscription matcher: ``*``, ``resource.*`` or the exact name.
+
+        A system event (declared ``deliverable=False``) matches nothing: it is never sent.
+        """
+        from .events import registry, resource_of, resource_wildcard
+
+        events = self.events or []
+        if not registry.is_deliverable(event_type):
+            return False
+        return (
+            ALL_EVENTS in events
+            or event_type in events
+            or resource_wildcard(resource_of(event_type)) in events
+        )
+
+    @property
+    def previous_secret_active(self) -> bool:
+        """True while the previous secret still signs (a rotation's overlap)."""
+        from django.utils import timezone
+
+        return bool(
+            self.previous_secret
+            and self.previous_secret_expires_at
+            and self.previous_secret_expires_at > timezone.now()
+        )
+
+    @property
+    def headers_masked(self) -> dict:
+        """The custom headers with their values masked, as reads show them."""
+        return {name: mask(value) for name, value in (self.headers or {}).items()}
 
     @property
     def api_key_hint(self) -> str:

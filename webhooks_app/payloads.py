@@ -195,6 +195,8 @@ def envelope_for(event, webhook=None) -> dict:
     """The envelope as one webhook receives it: its payload options applied."""
     payload = envelope(event)
     # Per-webhook options (topic prefix, payload encryption) are applied here.
+    if webhook is not None and getattr(webhook, "topic_prefix", ""):
+        payload["event_type"] = webhook.topic_prefix + payload["event_type"]
     if webhook is not None and getattr(webhook, "payload_encryption", "none") == crypto_payload.ALGORITHM:
         if not webhook.encryption_key:
             # Never fall back to sending the data in clear.
@@ -211,6 +213,7 @@ def body_cache_key(event, webhook) -> tuple:
     return (
         event.pk,
         webhook.payload_format,
+        webhook.topic_prefix or "",
         # An encrypted body is the webhook's own (its key, a fresh nonce).
         webhook.pk if getattr(webhook, "payload_encryption", "none") == crypto_payload.ALGORITHM else None,
     )

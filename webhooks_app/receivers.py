@@ -20,7 +20,7 @@ def _snapshot(watch, instance) -> dict:
 @receiver(post_init, dispatch_uid="webhooks_app.post_init")
 def remember_watched_fields(sender, instance, **kwargs):
     watch = registry.watch_for(sender)
-    if watch is not None and watch.fields:
+    if watch is not None and watch.attnames:
         instance.__dict__[_SNAPSHOT] = _snapshot(watch, instance)
 
 
@@ -35,7 +35,7 @@ def load_deferred_watched_fields(sender, instance, raw=False, update_fields=None
         return
     missing = [
         f
-        for f in watch.fields
+        for f in watch.attnames
         if before.get(f, _MISSING) is _MISSING
         and watch.attnames[f] in instance.__dict__
         and (update_fields is None or f in update_fields)
@@ -72,7 +72,9 @@ def emit_on_save(sender, instance, created, raw=False, update_fields=None, **kwa
             payload = dict(data if data is not None else watch.serialize(instance))
             payload["changes"] = {fname: {"old": old, "new": new}}
             event_emit(event_type=f"{watch.resource}.{fname}.changed", data=payload)
-    if watch.fields:
+    if watch.transitions:
+        _emit_transitions(watch, instance, created=created, update_fields=update_fields, data=data)
+    if watch.attnames:
         snapshot = _snapshot(watch, instance)
         if update_fields is not None and not created:
             # Fields left out of update_fields were not written: keep comparing them
@@ -80,6 +82,23 @@ def emit_on_save(sender, instance, created, raw=False, update_fields=None, **kwa
             kept = instance.__dict__.get(_SNAPSHOT, {})
             snapshot = {f: v if f in update_fields else kept.get(f, _MISSING) for f, v in snapshot.items()}
         instance.__dict__[_SNAPSHOT] = snapshot
+
+
+def _emit_transitions(watch, instance, *, created, update_fields, data):
+    """``<resource>.<action>`` for each transition whose field now has its value and did not
+    before (a create with that value counts: a journey created published was published)."""
+    before = instance.__dict__.get(_SNAPSHOT, {})
+    after = _snapshot(watch, instance)
+    for action, (fname, value) in watch.transitions.items():
+        if update_fields is not None and not created and fname not in update_fields:
+            continue
+        old, new = before.get(fname, _MISSING), after.get(fname, _MISSING)
+        if new is _MISSING or new != value or (not created and (old is _MISSING or old == new)):
+            continue
+        event_emit(
+            event_type=f"{watch.resource}.{action}",
+            data=data if data is not None else watch.serialize(instance),
+        )
 
 
 @receiver(post_delete, dispatch_uid="webhooks_app.post_delete")

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from django.core.exceptions import ValidationError
 
 from .destinations import literal_host_problem
-from .events import ALL_EVENTS, registry
+from .events import ALL_EVENTS, registry, resource_of, wildcard_resource
 from .exceptions import InvalidEventData, WebhookValidationError
 
 # \Z, not $: $ also matches before a trailing newline ("X-Key\n").
@@ -102,29 +102,151 @@ def validate_event_list(value) -> None:
 
 
 def events_normalize(events: list[str]) -> list[str]:
-    """The stored form of a subscription: ``*`` wins over single types (it includes them), sorted, unique."""
-    return [ALL_EVENTS] if ALL_EVENTS in events else sorted(set(events))
+    """The stored form of a subscription, sorted, each name once.
+
+    ``*`` alone wins over everything (it includes every type); a ``resource.*``
+    wins over the single types of its resource.
+    """
+    if ALL_EVENTS in events:
+        return [ALL_EVENTS]
+    groups = {r for r in map(wildcard_resource, events) if r}
+    return sorted({n for n in events if wildcard_resource(n) or resource_of(n) not in groups})
 
 
 def validate_event_types(events: list[str], *, kept=()) -> None:
-    """Every name is a declared event type, ``*``, or one of ``kept``.
+    """Every name is a declared deliverable event type, ``*``, ``resource.*``, or one of ``kept``.
 
-    ``kept`` are the types the webhook already subscribes to: a type that is no
-    longer declared stays until someone removes it, so that saving a webhook back
-    as it was read never fails. Each error's ``index`` param is the position of the
-    name in ``events``, for the API's per-item messages.
+    ``resource.*`` is every type of that resource, including types declared later,
+    so the resource need not have a type yet. A type declared ``deliverable=False``
+    (a system event) is refused: it is never sent. ``kept`` are the types the webhook
+    already subscribes to: a type that is no longer declared stays until someone
+    removes it, so that saving a webhook back as it was read never fails. Each
+    error's ``index`` param is the position of the name in ``events``, for the API's
+    per-item messages.
     """
-    errors = [
-        ValidationError(
-            '"%(name)s" is not a declared event type.',
-            code="unknown_event_type",
-            params={"index": index, "name": name},
-        )
-        for index, name in enumerate(events)
-        if name != ALL_EVENTS and name not in kept and not registry.is_declared(name)
-    ]
+    errors = []
+    for index, name in enumerate(events):
+        if name == ALL_EVENTS or name in kept or wildcard_resource(name):
+            continue
+        params = {"index": index, "name": name}
+        if not registry.is_declared(name):
+            errors.append(
+                ValidationError(
+                    '"%(name)s" is not a declared event type.', code="unknown_event_type", params=params
+                )
+            )
+        elif not registry.is_deliverable(name):
+            errors.append(
+                ValidationError(
+                    '"%(name)s" is a system event: it is never sent to webhooks.',
+                    code="not_deliverable",
+                    params=params,
+                )
+            )
     if errors:
         raise WebhookValidationError(errors, field="events")
+
+
+# Per-webhook request options ----------------------------------------------------
+
+MAX_CUSTOM_HEADERS = 20
+MAX_HEADER_VALUE = 1000
+MIN_SECRET_LENGTH = 16
+MAX_SECRET_LENGTH = 500
+TOPIC_PREFIX_RE = re.compile(r"^[A-Za-z0-9_.:/-]{0,100}\Z")
+
+
+def validate_custom_headers(value) -> None:
+    """Static extra headers: an object of at most 20 name -> text, each valid as a header.
+
+    Names follow the API key header's rule (and the names the app sets itself are
+    refused); values follow the API key's. A name given twice in different case
+    would be one header on the wire, so it is refused too. Messages name the
+    header, never its value (often a credential).
+    """
+    if value in (None, ""):
+        return
+    if not isinstance(value, dict):
+        raise WebhookValidationError(
+            'Headers are a JSON object of name -> value, e.g. {"X-Tenant": "acme"}.',
+            field="headers",
+            code="headers",
+        )
+    if len(value) > MAX_CUSTOM_HEADERS:
+        raise WebhookValidationError(
+            f"At most {MAX_CUSTOM_HEADERS} headers; there are {len(value)}.", field="headers", code="headers"
+        )
+    errors, seen = [], set()
+    for name, header_value in value.items():
+        try:
+            validate_header_name(name)
+        except ValidationError as exc:
+            errors.append(
+                ValidationError(f"Header {str(name)[:64]!r}: {' '.join(exc.messages)}", code="headers")
+            )
+            continue
+        if name.lower() in seen:
+            errors.append(ValidationError(f"Header {name!r} is given twice.", code="headers"))
+        seen.add(name.lower())
+        if not isinstance(header_value, str) or not header_value or len(header_value) > MAX_HEADER_VALUE:
+            errors.append(
+                ValidationError(
+                    f"Header {name!r}: the value is a text of 1-{MAX_HEADER_VALUE} characters.",
+                    code="headers",
+                )
+            )
+            continue
+        try:
+            validate_header_value(header_value)
+        except ValidationError as exc:
+            errors.append(ValidationError(f"Header {name!r}: {' '.join(exc.messages)}", code="headers"))
+    if errors:
+        raise WebhookValidationError(errors, field="headers")
+
+
+def validate_secret(value: str) -> None:
+    """A signing secret: 16-500 printable characters without spaces; a ``whsec_`` one must be base64.
+
+    ``whsec_<base64>`` is used as Standard Webhooks defines it (the key is the decoded
+    bytes); any other text signs with its UTF-8 bytes. Messages never repeat it.
+    """
+    from .signing import SECRET_PREFIX
+
+    value = value or ""
+    if not MIN_SECRET_LENGTH <= len(value) <= MAX_SECRET_LENGTH:
+        raise WebhookValidationError(
+            f"A secret is {MIN_SECRET_LENGTH}-{MAX_SECRET_LENGTH} characters long.",
+            field="secret",
+            code="secret",
+        )
+    if any(not "!" <= c <= "~" for c in value):
+        raise WebhookValidationError(
+            "Use printable ASCII characters without spaces in a secret.", field="secret", code="secret"
+        )
+    if value.startswith(SECRET_PREFIX):
+        import base64
+        import binascii
+
+        try:
+            key = base64.b64decode(value[len(SECRET_PREFIX) :], validate=True)
+        except (binascii.Error, ValueError):
+            key = b""
+        if len(key) < MIN_SECRET_LENGTH:
+            raise WebhookValidationError(
+                f"A whsec_ secret is whsec_ followed by the base64 of at least {MIN_SECRET_LENGTH} bytes "
+                "(or leave out the whsec_ prefix to sign with the text itself).",
+                field="secret",
+                code="secret",
+            )
+
+
+def validate_topic_prefix(value: str) -> None:
+    if not TOPIC_PREFIX_RE.match(value or ""):
+        raise WebhookValidationError(
+            "A topic prefix is up to 100 letters, digits or _ . : / - (it goes into a header).",
+            field="topic_prefix",
+            code="topic_prefix",
+        )
 
 
 # Filters ------------------------------------------------------------------------

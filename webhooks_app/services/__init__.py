@@ -30,12 +30,13 @@ from .events import event_emit
 from .queue import DRAIN_TASK, TASK, deliveries_sweep, retries_schedule_wakeup, workers_wake
 from .retention import PURGE_TASK, retention_purge, retention_purge_slice
 from .webhooks import (
-    SECRET_OVERLAP,
     WEBHOOK_FIELDS,
+    secret_overlap,
     webhook_create,
     webhook_delete,
     webhook_disable,
     webhook_encryption_key_rotate,
+    webhook_previous_secret_expire,
     webhook_secret_rotate,
     webhook_send_test,
     webhook_set_enabled,
@@ -48,7 +49,7 @@ __all__ = [
     "DRAIN_TASK",
     "PURGE_TASK",
     "REDACTED",
-    "SECRET_OVERLAP",
+    "secret_overlap",
     "TASK",
     "WEBHOOK_FIELDS",
     "attempt_record",
@@ -74,6 +75,7 @@ __all__ = [
     "webhook_delete",
     "webhook_disable",
     "webhook_encryption_key_rotate",
+    "webhook_previous_secret_expire",
     "webhook_secret_rotate",
     "webhook_send_test",
     "webhook_set_enabled",

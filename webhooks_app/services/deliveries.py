@@ -267,36 +267,49 @@ def delivery_request(
         if bodies is not None:
             bodies[key] = content_type, body
     timestamp = int(time.time()) if timestamp is None else timestamp
+    # During a rotation's overlap both secrets sign, the current one first, in both
+    # signature headers: a receiver holding either secret keeps verifying.
     keys = [webhook.secret]
     if webhook.previous_secret and (webhook.previous_secret_expires_at or timezone.now()) > timezone.now():
         keys.append(webhook.previous_secret)
-    headers = {
-        "Content-Type": content_type,
-        # Also set by transport; here so that the Attempt log shows every header sent.
-        "User-Agent": transport.USER_AGENT,
-        "webhook-id": event.id,
-        "webhook-timestamp": str(timestamp),
-        "webhook-signature": signing.standard_signature(
-            secrets_=keys, msg_id=event.id, timestamp=timestamp, body=body
-        ),
-        "X-Webhook-Signature": signing.body_signature(secret=webhook.secret, body=body.encode()),
-        "X-Webhook-Event": event.event_type,
-        "X-Webhook-Attempt": str(number),
-    }
+    # The custom headers first: the app's own names are refused there, and would win anyway.
+    headers = dict(webhook.headers or {})
+    headers.update(
+        {
+            "Content-Type": content_type,
+            # Also set by transport; here so that the Attempt log shows every header sent.
+            "User-Agent": transport.USER_AGENT,
+            "webhook-id": event.id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": signing.standard_signature(
+                secrets_=keys, msg_id=event.id, timestamp=timestamp, body=body
+            ),
+            "X-Webhook-Signature": signing.body_signatures(secrets_=keys, body=body.encode()),
+            "X-Webhook-Event": (webhook.topic_prefix or "") + event.event_type,
+            "X-Webhook-Attempt": str(number),
+        }
+    )
+    if webhook.secret_hash_header:
+        headers[webhook.secret_hash_header] = signing.secret_hash(webhook.secret)
     if webhook.api_key:
         headers[webhook.api_key_header or "X-API-Key"] = webhook.api_key
     return {"url": delivery.url or webhook.url, "headers": headers, "body": body}
 
 
 def headers_redact(headers: dict, *, webhook: Webhook) -> dict:
-    """Headers as stored on an Attempt: the API key masked, signatures removed."""
+    """Headers as stored on an Attempt: the API key, the custom headers' values and the
+    secret hash masked, signatures removed."""
     secret_names = {"webhook-signature", "x-webhook-signature"}
-    key_name = (webhook.api_key_header or "X-API-Key").lower()
+    masked_names = {name.lower() for name in (webhook.headers or {})}
+    if webhook.api_key:
+        masked_names.add((webhook.api_key_header or "X-API-Key").lower())
+    if webhook.secret_hash_header:
+        masked_names.add(webhook.secret_hash_header.lower())
     redacted = {}
     for name, value in headers.items():
         if name.lower() in secret_names:
             redacted[name] = REDACTED
-        elif name.lower() == key_name and webhook.api_key:
+        elif name.lower() in masked_names:
             redacted[name] = signing.mask(value)
         else:
             redacted[name] = value

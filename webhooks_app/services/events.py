@@ -38,7 +38,10 @@ def event_emit(
     of every delivery and one task to wake a worker, in the caller's transaction.
     ``webhooks`` (a test event) sends to exactly those, enabled or not.
     """
-    registry.get(event_type)
+    if not registry.get(event_type).deliverable:
+        # A system event (declared deliverable=False) is accepted and never sent:
+        # nothing is written, an unsaved Event is returned.
+        return Event(event_type=event_type, data=data or {}, context=context or {}, created_at=timezone.now())
     data = to_jsonable({} if data is None else data)
     context = to_jsonable({**current_context(), **(context or {})}, what="event context")
     event = Event(event_type=event_type, data=data, context=context, created_at=timezone.now())

@@ -1,5 +1,6 @@
 """Webhooks: create, update, enable or disable, rotate the secret, send a test, delete."""
 
+import hmac
 import logging
 from datetime import timedelta
 
@@ -15,12 +16,10 @@ from ..conf import app_settings
 from ..events import TEST_EVENT
 from ..models import Delivery, Webhook, WebhookSettings
 from ..signals import webhook_disabled
+from ..validators import validate_secret
 from .events import event_emit
 
 logger = logging.getLogger(__name__)
-
-SECRET_OVERLAP = timedelta(hours=24)
-
 
 WEBHOOK_FIELDS = (
     "name",
@@ -34,9 +33,18 @@ WEBHOOK_FIELDS = (
     "payload_format",
     "filters",
     "timeout",
+    "topic_prefix",
+    "headers",
+    "secret",
+    "secret_hash_header",
     "destination",
     "payload_encryption",
 )
+
+
+def secret_overlap() -> timedelta:
+    """How long the previous secret keeps signing after a rotation (WEBHOOKS["SECRET_ROTATION_OVERLAP_HOURS"])."""
+    return timedelta(hours=float(app_settings.SECRET_ROTATION_OVERLAP_HOURS or 0))
 
 
 def _actor(user):
@@ -48,6 +56,8 @@ def webhook_create(*, actor=None, **fields) -> Webhook:
     unknown = set(fields) - set(WEBHOOK_FIELDS)
     if unknown:
         raise TypeError(f"Unknown webhook fields: {', '.join(sorted(unknown))}")
+    if not fields.get("secret"):
+        fields.pop("secret", None)  # blank: the model generates one
     webhook = Webhook(**fields, created_by=_actor(actor), updated_by=_actor(actor))
     _encryption_key_ensure(webhook)
     webhook.full_clean()
@@ -61,6 +71,11 @@ def webhook_update(*, webhook: Webhook, actor=None, **fields) -> Webhook:
     if unknown:
         raise TypeError(f"Unknown webhook fields: {', '.join(sorted(unknown))}")
     was_enabled = Webhook.objects.filter(pk=webhook.pk).values_list("enabled", flat=True).first()
+    secret = fields.pop("secret", None)
+    if secret and not hmac.compare_digest(secret.encode(), (webhook.secret or "").encode()):
+        # A chosen secret replaces the current one as a rotation does: the old one
+        # keeps signing through the overlap, so no receiver notices the change.
+        _secret_replace(webhook, secret)
     for name, value in fields.items():
         setattr(webhook, name, value)
     if webhook.enabled and not was_enabled:
@@ -85,11 +100,22 @@ def webhook_delete(*, webhook: Webhook) -> None:
     webhook.delete()
 
 
-def webhook_secret_rotate(*, webhook: Webhook, actor=None) -> Webhook:
-    """A new signing secret; the old one keeps signing for 24 h so receivers can switch."""
-    webhook.previous_secret = webhook.secret
-    webhook.previous_secret_expires_at = timezone.now() + SECRET_OVERLAP
-    webhook.secret = signing.secret_generate()
+def _secret_replace(webhook: Webhook, secret: str) -> None:
+    overlap = secret_overlap()
+    if overlap > timedelta(0):
+        webhook.previous_secret = webhook.secret
+        webhook.previous_secret_expires_at = timezone.now() + overlap
+    else:
+        webhook.previous_secret, webhook.previous_secret_expires_at = "", None
+    webhook.secret = secret
+
+
+def webhook_secret_rotate(*, webhook: Webhook, actor=None, secret: str = "") -> Webhook:
+    """A new signing secret (``secret``, or a generated one); the old one keeps signing
+    for WEBHOOKS["SECRET_ROTATION_OVERLAP_HOURS"] (default 24) so receivers can switch."""
+    if secret:
+        validate_secret(secret)
+    _secret_replace(webhook, secret or signing.secret_generate())
     webhook.updated_by = _actor(actor) or webhook.updated_by
     webhook.save(
         update_fields=[
@@ -100,6 +126,14 @@ def webhook_secret_rotate(*, webhook: Webhook, actor=None) -> Webhook:
             "updated_at",
         ]
     )
+    return webhook
+
+
+def webhook_previous_secret_expire(*, webhook: Webhook, actor=None) -> Webhook:
+    """End a rotation's overlap now: only the current secret signs from the next request on."""
+    webhook.previous_secret, webhook.previous_secret_expires_at = "", None
+    webhook.updated_by = _actor(actor) or webhook.updated_by
+    webhook.save(update_fields=["previous_secret", "previous_secret_expires_at", "updated_by", "updated_at"])
     return webhook
 
 
