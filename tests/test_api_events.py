@@ -25,6 +25,8 @@ def test_event_types_lists_the_registry(admin_api):
         "name": "contact.updated",
         "description": "A contact was updated.",
         "resource": "contact",
+        "label": "contact.updated",
+        "deliverable": True,
     }
     assert by_name["webhook.test"]["resource"] == "webhook"
 

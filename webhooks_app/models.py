@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from .events import ALL_EVENTS
 from .fields import EncryptedJSONField, EncryptedTextField
-from .signing import mask, secret_generate
+from .signing import MASK_BULLET, mask, secret_generate
 from .validators import (
     EVENTS_REQUIRED,
     events_normalize,
@@ -192,6 +192,7 @@ class Webhook(models.Model):
                 self.events = events_normalize(events)
         if self.headers in (None, ""):
             self.headers = {}
+        self._headers_keep_masked()
         for name, validate in (
             ("headers", validate_custom_headers),
             ("secret", validate_secret),
@@ -212,6 +213,29 @@ class Webhook(models.Model):
                 ]
         if errors:
             raise ValidationError(errors)
+
+    def _headers_keep_masked(self) -> None:
+        """A header value sent back as read (masked, starting with a bullet) keeps the stored value.
+
+        Reads show custom header values masked, as the API key; a client (the console's
+        rows, an API PUT of what it read) that sends one back unchanged means "keep it".
+        A real value never starts with a bullet (header values are printable ASCII).
+        """
+        headers = self.headers
+        if not isinstance(headers, dict) or not any(
+            isinstance(v, str) and v.startswith(MASK_BULLET) for v in headers.values()
+        ):
+            return
+        stored = {}
+        if self.pk is not None:
+            row = Webhook.objects.filter(pk=self.pk).only("headers").first()
+            stored = (row.headers if row else None) or {}
+        self.headers = {
+            name: stored[name]
+            if isinstance(value, str) and value.startswith(MASK_BULLET) and name in stored
+            else value
+            for name, value in headers.items()
+        }
 
     def _events_stored(self) -> list[str]:
         if self.pk is None:

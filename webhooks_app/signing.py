@@ -70,10 +70,13 @@ def secret_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
+MASK_BULLET = "\u2022"
+
+
 def mask(value: str, *, keep: int = 4) -> str:
     """A hint of a secret for display: bullets and its last characters."""
     if not value:
         return ""
     if len(value) <= keep * 2:
-        return "\u2022" * 8
-    return "\u2022" * 8 + value[-keep:]
+        return MASK_BULLET * 8
+    return MASK_BULLET * 8 + value[-keep:]

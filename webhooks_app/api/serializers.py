@@ -9,10 +9,11 @@ from rest_framework import serializers
 from rest_framework.fields import SkipField
 
 from .. import selectors
-from ..events import ALL_EVENTS, registry
+from ..events import ALL_EVENTS, registry, resource_wildcard
 from ..exceptions import InvalidEventData
 from ..models import Attempt, Delivery, Event, Webhook
 from ..payloads import to_jsonable
+from ..signing import mask
 from .errors import validation_detail
 
 
@@ -72,6 +73,28 @@ class SubscribedEventField(EventTypeField):
         if not isinstance(data, str):
             self.fail("not_text")
         return data
+
+
+class SecretField(serializers.CharField):
+    """A chosen signing secret, write-only: blank or left out keeps (or, on create, generates) one."""
+
+    def run_validation(self, data=serializers.empty):
+        value = super().run_validation(data)
+        if not value:
+            raise SkipField()
+        return value
+
+
+@extend_schema_field({"type": "object", "additionalProperties": {"type": "string"}, "maxProperties": 20})
+class CustomHeadersField(serializers.JSONField):
+    """A webhook's static extra headers: name -> value in, name -> masked value out.
+
+    Which names and values are accepted is the model's rule (validators.validate_custom_headers);
+    a value sent back masked as read keeps the stored one (Webhook.clean).
+    """
+
+    def to_representation(self, value):
+        return {name: mask(v) for name, v in (value or {}).items()}
 
 
 class StrictFieldsMixin:
@@ -150,6 +173,29 @@ class WebhookSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     )
     created_by = serializers.SerializerMethodField(help_text="Username of who created the webhook.")
     updated_by = serializers.SerializerMethodField(help_text="Username of who last changed the webhook.")
+    headers = CustomHeadersField(
+        required=False,
+        help_text='Static extra request headers, name -> value (at most 20): {"X-Tenant": "acme"}. '
+        "Names follow the API key header's rule; the names webhooks_app sets itself are refused. "
+        "Values are stored encrypted and read back masked; a masked value sent back keeps the stored one.",
+    )
+    secret = SecretField(
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        max_length=500,
+        help_text="A signing secret you choose (at least 16 characters): whsec_<base64> is used as "
+        "Standard Webhooks defines it, any other text signs with its UTF-8 bytes. Left out or blank: "
+        "generated on create, kept on update. Changing it keeps the previous one signing through the "
+        "rotation overlap.",
+    )
+    previous_secret_expires_at = serializers.DateTimeField(
+        read_only=True,
+        allow_null=True,
+        help_text="While set and in the future, the previous secret also signs (both signatures in "
+        "webhook-signature and X-Webhook-Signature); POST .../expire-previous-secret/ ends it.",
+    )
 
     class Meta:
         model = Webhook
@@ -169,6 +215,11 @@ class WebhookSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             "timeout",
             "destination",
             "payload_encryption",
+            "topic_prefix",
+            "headers",
+            "secret",
+            "secret_hash_header",
+            "previous_secret_expires_at",
             "disabled_reason",
             "disabled_at",
             "created_at",
@@ -199,12 +250,24 @@ class WebhookSerializer(StrictFieldsMixin, serializers.ModelSerializer):
                 "true marks such bodies. none: data is sent in clear."
             },
             "disabled_reason": {"help_text": "Why the webhook was disabled (by a user or automatically)."},
+            "topic_prefix": {
+                "help_text": "Prepended to the event type in the payload's event_type and X-Webhook-Event: "
+                '"acme." sends contact.created as acme.contact.created.'
+            },
+            "secret_hash_header": {
+                "help_text": "When set, every request carries the hex SHA-256 of the signing secret in "
+                "this header (for receivers that compare a static value). Blank: off."
+            },
         }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         # For the schema's enum only: the model decides which names are accepted.
-        self.fields["events"].child.choices = [ALL_EVENTS, *registry.names()]
+        self.fields["events"].child.choices = [
+            ALL_EVENTS,
+            *(resource_wildcard(r) for r in registry.resources()),
+            *registry.deliverable_names(),
+        ]
         # The URL may only be left out for a webhook whose destination is the
         # recipient's URL; otherwise a missing URL is reported with the other
         # missing fields, in one response.
@@ -288,7 +351,7 @@ class WebhookCreatedSerializer(WebhookSerializer):
     )
 
     class Meta(WebhookSerializer.Meta):
-        fields = [*WebhookSerializer.Meta.fields, "secret", "encryption_key"]
+        fields = [*(f for f in WebhookSerializer.Meta.fields if f != "secret"), "secret", "encryption_key"]
 
 
 class WebhookSecretSerializer(serializers.ModelSerializer):
@@ -434,6 +497,12 @@ class EventTypeSerializer(serializers.Serializer):
     name = serializers.CharField(help_text="The event type, e.g. contact.updated.")
     description = serializers.CharField(help_text="What happened when an event of this type is sent.")
     resource = serializers.CharField(help_text="The part before the first dot, e.g. contact.")
+    label = serializers.CharField(
+        source="display", help_text="The display name (the name when none is declared)."
+    )
+    deliverable = serializers.BooleanField(
+        help_text="False for a system event: listed, never sent, refused in a webhook's events."
+    )
 
 
 class EventEmitSerializer(StrictFieldsMixin, serializers.Serializer):

@@ -90,6 +90,7 @@ class WebhookViewSet(WebhooksAPIMixin, viewsets.ModelViewSet):
         "secret": "webhook_secret",
         "rotate_secret": "webhook_secret",
         "rotate_encryption_key": "webhook_secret",
+        "expire_previous_secret": "webhook_secret",
         "send_test": "webhook_send_test",
         "deliveries": "webhook_deliveries",
         "redeliver_failed": "deliveries_redeliver_failed",
@@ -169,6 +170,23 @@ class WebhookViewSet(WebhooksAPIMixin, viewsets.ModelViewSet):
     )
     def rotate_secret(self, request, pk=None):
         webhook = services.webhook_secret_rotate(webhook=self.get_object(), actor=request.user)
+        return Response(s.WebhookSecretSerializer(webhook).data)
+
+    @extend_schema(
+        summary="Expire the previous signing secret now",
+        description="Ends a rotation's overlap early: only the current secret signs from the next "
+        "request on (previous_secret_expires_at becomes null).",
+        request=None,
+        responses=s.WebhookSecretSerializer,
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path="expire-previous-secret",
+        serializer_class=s.WebhookSecretSerializer,
+    )
+    def expire_previous_secret(self, request, pk=None):
+        webhook = services.webhook_previous_secret_expire(webhook=self.get_object(), actor=request.user)
         return Response(s.WebhookSecretSerializer(webhook).data)
 
     @extend_schema(
