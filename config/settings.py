@@ -203,6 +203,9 @@ WEBHOOKS = {
     "TIMEOUT": 10,
     "ALLOWED_DESTINATIONS": env_list("WEBHOOKS_ALLOWED_DESTINATIONS", "127.0.0.1,::1,localhost"),
     "RETENTION_DAYS": int(os.environ.get("WEBHOOKS_RETENTION_DAYS", "30")),
+    # Webhooks whose destination is "Recipient's URL" send each contact's events to
+    # the contact's own webhook_url (set in the admin or PATCH /api/contacts/{id}/webhook-url/).
+    "RECIPIENT_URL": "config.contacts.webhooks.recipient_url",
 }
 
 LOGGING = {

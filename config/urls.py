@@ -5,11 +5,15 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from config.contacts.api import ContactWebhookURLView
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="webhooks_app:webhook-list", permanent=False)),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("settings/webhooks/", include("webhooks_app.urls")),
+    # The demo's own endpoint (before the app's API, which owns the rest of /api/).
+    path("api/contacts/<int:pk>/webhook-url/", ContactWebhookURLView.as_view(), name="contact-webhook-url"),
     path("api/", include("webhooks_app.api.urls")),
 ]

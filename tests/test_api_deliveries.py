@@ -47,6 +47,7 @@ def test_log_lists_newest_first_without_event_bodies(admin_api, public_webhook):
         "webhook": public_webhook.pk,
         "event_id": newer.event_id,
         "event_type": "contact.created",
+        "url": "",
         "status": "failed",
         "attempt_count": 3,
         "next_attempt_at": None,

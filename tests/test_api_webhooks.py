@@ -390,7 +390,12 @@ def test_secret_is_readable_and_rotatable(admin_api, public_webhook):
     old = public_webhook.secret
 
     read = admin_api.get(detail(public_webhook) + "secret/").json()
-    assert read == {"id": public_webhook.pk, "secret": old, "previous_secret_expires_at": None}
+    assert read == {
+        "id": public_webhook.pk,
+        "secret": old,
+        "previous_secret_expires_at": None,
+        "encryption_key": "",
+    }
 
     rotated = admin_api.post(detail(public_webhook) + "rotate-secret/")
     assert rotated.status_code == 200

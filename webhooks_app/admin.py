@@ -49,7 +49,11 @@ class WebhookAdminForm(forms.ModelForm):
     validators and clean() speak.
     """
 
-    url = forms.CharField(label="URL", max_length=2000, help_text=Webhook._meta.get_field("url").help_text)
+    # Not required here: the model's rule (Webhook.clean) asks for it unless the
+    # destination is the recipient's URL.
+    url = forms.CharField(
+        label="URL", max_length=2000, required=False, help_text=Webhook._meta.get_field("url").help_text
+    )
     events = forms.JSONField(
         label="Webhook Events",
         # An empty field never reaches the model's validation: say the model's message.
@@ -62,6 +66,22 @@ class WebhookAdminForm(forms.ModelForm):
         # Secrets (and the custom headers' values) stay out of the admin; the console
         # and the API set them, masked on read.
         fields = [name for name in services.WEBHOOK_FIELDS if name not in ("api_key", "secret", "headers")]
+
+    # Choices with a default: left out of a submission, the default (or the stored value).
+    DEFAULTED = ("destination", "payload_encryption")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in self.DEFAULTED:
+            if name in self.fields:
+                self.fields[name].required = False
+
+    def clean(self):
+        cleaned = super().clean()
+        for name in self.DEFAULTED:
+            if name in cleaned and not cleaned[name]:
+                cleaned[name] = getattr(self.instance, name)
+        return cleaned
 
 
 @admin.register(Webhook)

@@ -6,10 +6,12 @@ from datetime import timedelta
 from django import forms
 from django.utils import timezone
 
-from .events import ALL_EVENTS, registry
+from .events import ALL_EVENTS, registry, resource_wildcard, wildcard_resource
 from .exceptions import error_dict
 from .models import Webhook
 from .params import DeliveryListParams
+from .signing import MASK_BULLET, mask
+from .validators import MAX_CUSTOM_HEADERS
 
 ALL_EVENTS_LABEL = "All events"
 ALL_EVENTS_DESCRIPTION = "Every declared event type, including types declared later."
@@ -30,6 +32,8 @@ class EventChoice:
 class EventGroup:
     resource: str
     choices: list[EventChoice]
+    # The group's own checkbox, "<resource>.*" (every type of it, including later ones).
+    wildcard: EventChoice | None = None
 
 
 def event_type_groups(extra: list[str] | tuple[str, ...] = ()) -> dict[str, list[tuple[str, str]]]:
@@ -41,8 +45,17 @@ def event_type_groups(extra: list[str] | tuple[str, ...] = ()) -> dict[str, list
     """
     groups: dict[str, list[tuple[str, str]]] = {}
     for name, event_type in registry.types().items():
-        groups.setdefault(event_type.resource, []).append((name, event_type.description))
-    undeclared = sorted({n for n in extra if n != ALL_EVENTS and not registry.is_declared(n)})
+        if event_type.deliverable:  # system events are never offered: they are never sent
+            groups.setdefault(event_type.resource, []).append((name, event_type.description))
+    undeclared = sorted(
+        {
+            n
+            for n in extra
+            if n != ALL_EVENTS
+            and not registry.is_declared(n)
+            and (wildcard_resource(n) or "") not in registry.resources()
+        }
+    )
     if undeclared:
         groups[UNDECLARED_GROUP] = [(n, "Not declared any more: nothing emits it.") for n in undeclared]
     return groups
@@ -54,6 +67,67 @@ class EventsField(forms.MultipleChoiceField):
     API's and the admin's."""
 
     def valid_value(self, value) -> bool:
+        return True
+
+
+HEADER_ROWS_BLANK = 2
+
+
+class HeaderRowsWidget(forms.Widget):
+    """Rows of name/value inputs (``headers_name`` and ``headers_value``, repeated).
+
+    Works without JavaScript: the stored headers and a few blank rows are drawn
+    (webhooks_app/_headers_field.html, from WebhookForm.header_rows), and the
+    browser posts every row; the console's script only adds and removes rows.
+    """
+
+    stored: dict = {}
+
+    def value_from_datadict(self, data, files, name):
+        if not hasattr(data, "getlist"):
+            return None
+        names, values = data.getlist(f"{name}_name"), data.getlist(f"{name}_value")
+        if not names and not values:
+            return None
+        return list(zip(names, values + [""] * (len(names) - len(values)), strict=False))
+
+    def value_omitted_from_data(self, data, files, name):
+        return f"{name}_name" not in data
+
+
+class HeaderRowsField(forms.Field):
+    """The custom headers as rows; cleaned to {name: value} for the model to validate.
+
+    A row with an empty name is dropped (that is how a header is removed without
+    JavaScript); an empty value of a stored header keeps it (the masked value goes
+    to the model, which reads it as "keep"). A name given twice is refused here:
+    a dict would silently keep one.
+    """
+
+    widget = HeaderRowsWidget
+
+    def prepare_value(self, value):
+        if isinstance(value, dict):  # the stored headers: names only, values never rendered
+            return [(name, "") for name in value]
+        return value
+
+    def to_python(self, value):
+        rows = value or []
+        headers, seen = {}, set()
+        stored = self.widget.stored or {}
+        for name, header_value in rows:
+            name = (name or "").strip()
+            if not name:
+                continue
+            if name.lower() in seen:
+                raise forms.ValidationError(f"Header {name!r} is given twice.", code="headers")
+            seen.add(name.lower())
+            if not header_value and name in stored:
+                header_value = mask(stored[name]) or MASK_BULLET
+            headers[name] = header_value
+        return headers
+
+    def has_changed(self, initial, data):
         return True
 
 
@@ -105,6 +179,23 @@ class WebhookForm(forms.ModelForm):
         '{"country": ["SE", "NO"]} or {"score": {"$gte": 5}}; "$context.source" reads the event context, '
         '{"$or": [...]} combines. Every condition must hold.',
     )
+    headers = HeaderRowsField(
+        label="Custom headers",
+        required=False,
+        help_text="Optional static headers sent with every request, e.g. X-Tenant: acme (at most 20). "
+        "Values are stored encrypted and never shown again: leave a stored header's value empty to "
+        "keep it, or empty its name to remove it.",
+    )
+    secret = forms.CharField(
+        label="Signing secret",
+        required=False,
+        max_length=500,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Optional: a secret of your own (at least 16 characters). whsec_<base64> is used as "
+        "Standard Webhooks defines it; any other text signs with its own bytes. Leave it empty to "
+        "generate one (or keep the current one).",
+    )
 
     class Meta:
         model = Webhook
@@ -122,6 +213,10 @@ class WebhookForm(forms.ModelForm):
             "enabled",
             "destination",
             "payload_encryption",
+            "topic_prefix",
+            "headers",
+            "secret",
+            "secret_hash_header",
         ]
         labels = {
             "description": "Description",
@@ -131,6 +226,8 @@ class WebhookForm(forms.ModelForm):
             "enabled": "Enabled",
             "destination": "Destination",
             "payload_encryption": "Payload encryption",
+            "topic_prefix": "Topic prefix",
+            "secret_hash_header": "Secret hash header",
         }
         help_texts = {
             "name": "A descriptive name, so you can tell what this webhook is for.",
@@ -146,6 +243,14 @@ class WebhookForm(forms.ModelForm):
             "payload_encryption": "AES-256-GCM: the event data is sent encrypted; a key is generated "
             "and shown once. The id, type, time and context stay readable.",
         }
+        help_texts["topic_prefix"] = (
+            'Optional. Put in front of the event type in the body and X-Webhook-Event: "acme." '
+            'sends contact.created as "acme.contact.created".'
+        )
+        help_texts["secret_hash_header"] = (
+            "Optional. A header name, e.g. X-Webhook-Secret-Hash: every request then carries the hex "
+            "SHA-256 of the signing secret in it, for receivers that compare a fixed value. Empty: off."
+        )
         error_messages = {"name": {"required": "Give the webhook a name."}}
         widgets = {
             "name": forms.TextInput(attrs={"placeholder": "e.g. CRM sync", "autofocus": True}),
@@ -162,6 +267,10 @@ class WebhookForm(forms.ModelForm):
         "payload_format",
         "payload_encryption",
         "filters",
+        "topic_prefix",
+        "headers",
+        "secret",
+        "secret_hash_header",
         "enabled",
     )
 
@@ -173,6 +282,16 @@ class WebhookForm(forms.ModelForm):
             (resource, choices) for resource, choices in self.groups.items()
         ]
         self.initial["api_key"] = ""
+        self.initial["secret"] = ""  # never rendered: a chosen secret is write-only
+        self.fields["headers"].widget.stored = dict(self.instance.headers or {}) if self.instance.pk else {}
+        if self.instance.pk:
+            self.fields["secret"].help_text = (
+                "Optional: type a new secret of your own (at least 16 characters) to replace the current "
+                "one; the current one keeps signing through the rotation overlap. Empty: keep it."
+            )
+        # Left out of a submission (a script, an older form): the model's defaults, as in the API.
+        for name in ("destination", "payload_encryption"):
+            self.fields[name].required = False
         # The URL may stay empty only for a webhook sent to each event's recipient.
         destination = (self.data.get("destination") if self.is_bound else None) or self.instance.destination
         self.fields["url"].required = destination != Webhook.Destination.RECIPIENT
@@ -198,10 +317,23 @@ class WebhookForm(forms.ModelForm):
             "",
             [EventChoice(ALL_EVENTS, ALL_EVENTS_LABEL, ALL_EVENTS_DESCRIPTION, ALL_EVENTS in selected)],
         )
-        return [all_events] + [
-            EventGroup(resource, [EventChoice(n, n, d, n in selected) for n, d in choices])
-            for resource, choices in self.groups.items()
-        ]
+        types = registry.types()
+        groups = [all_events]
+        for resource, choices in self.groups.items():
+            wildcard = None
+            if resource != UNDECLARED_GROUP:
+                value = resource_wildcard(resource)
+                wildcard = EventChoice(
+                    value,
+                    f"All {resource} events",
+                    f"Every {resource} event type, including types declared later.",
+                    value in selected,
+                )
+            singles = [
+                EventChoice(n, types[n].display if n in types else n, d, n in selected) for n, d in choices
+            ]
+            groups.append(EventGroup(resource, singles, wildcard))
+        return groups
 
     def advanced_has_errors(self) -> bool:
         return any(name in self.errors for name in self.advanced_fields)
@@ -212,8 +344,29 @@ class WebhookForm(forms.ModelForm):
     def advanced(self):
         return [self[n] for n in self.advanced_fields]
 
+    def header_rows(self) -> list[dict]:
+        """The rows of the headers editor: stored (values masked as placeholders) or as submitted."""
+        stored = self.fields["headers"].widget.stored
+        if self.is_bound:
+            rows = self.fields["headers"].widget.value_from_datadict(self.data, None, "headers") or []
+            rows = [(n, v if not n or n not in stored else "") for n, v in rows if n or v]
+        else:
+            rows = [(n, "") for n in stored]
+        drawn = [{"name": n, "value": v, "hint": mask(stored[n]) if n in stored else ""} for n, v in rows]
+        blank = max(HEADER_ROWS_BLANK, 1 if len(drawn) < MAX_CUSTOM_HEADERS else 0)
+        return drawn + [{"name": "", "value": "", "hint": ""}] * min(blank, MAX_CUSTOM_HEADERS - len(drawn))
+
     def clean(self):
         cleaned = super().clean()
+        if "headers" in cleaned and self.fields["headers"].widget.value_omitted_from_data(
+            self.data, None, "headers"
+        ):
+            cleaned["headers"] = self.instance.headers or {}  # left out of the submission: as stored
+        if not cleaned.get("secret"):
+            cleaned.pop("secret", None)  # empty: generated (create) or kept (edit)
+        for name in ("destination", "payload_encryption"):
+            if name in cleaned and not cleaned[name]:
+                cleaned[name] = getattr(self.instance, name)  # left out: the default (or as stored)
         new_key = cleaned.get("api_key", "")
         if self.instance.pk:
             if cleaned.get("clear_api_key"):
@@ -229,7 +382,10 @@ class WebhookForm(forms.ModelForm):
 
     def service_fields(self) -> dict:
         """The cleaned values as keyword arguments of webhook_create/webhook_update."""
-        return {name: self.cleaned_data[name] for name in self._meta.fields if name in self.cleaned_data}
+        fields = {name: self.cleaned_data[name] for name in self._meta.fields if name in self.cleaned_data}
+        if not fields.get("secret"):
+            fields.pop("secret", None)
+        return fields
 
 
 class DeliveryFilterForm(DeliveryListParams):

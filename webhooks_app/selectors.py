@@ -208,7 +208,7 @@ def webhooks_for_event(*, event_type: str, data: dict, context: dict | None = No
 
 # Encrypted columns: list pages never decrypt them beyond what they show, and a
 # row whose secrets no configured key can read still lists (with a marker).
-SECRET_FIELDS = ("secret", "previous_secret", "api_key")
+SECRET_FIELDS = ("secret", "previous_secret", "api_key", "encryption_key")
 UNREADABLE_HINT = "(cannot be decrypted)"
 
 

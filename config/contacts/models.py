@@ -1,5 +1,7 @@
 from django.db import models
 
+from webhooks_app.validators import validate_webhook_url
+
 
 class Contact(models.Model):
     """A person the demo site keeps, with three consent flags."""
@@ -9,6 +11,14 @@ class Contact(models.Model):
     accepts_email = models.BooleanField(default=False)
     accepts_sms = models.BooleanField(default=False)
     accepts_postal = models.BooleanField(default=False)
+    webhook_url = models.URLField(
+        "webhook URL",
+        max_length=2000,
+        blank=True,
+        validators=[validate_webhook_url],
+        help_text="Where this contact's own events go, for webhooks whose destination is the "
+        "recipient's URL (Engagespot's webhookUrl). Empty: those deliveries are skipped.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

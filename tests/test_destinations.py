@@ -1,0 +1,150 @@
+"""Per-recipient destinations (Engagespot's webhookUrl): each contact's events go to its own receiver."""
+
+import contextlib
+
+import pytest
+from django.db import transaction
+from django.test import TestCase
+
+from config.contacts.models import Contact
+from tests.receiver import Receiver
+from webhooks_app import services
+from webhooks_app.models import Attempt, Delivery, Webhook
+
+pytest_plugins = ["tests.test_api_support"]
+pytestmark = pytest.mark.django_db
+
+
+@contextlib.contextmanager
+def committed():
+    with TestCase.captureOnCommitCallbacks(execute=True), transaction.atomic():
+        yield
+
+
+@pytest.fixture
+def second_receiver():
+    r = Receiver().start()
+    yield r
+    r.stop()
+
+
+@pytest.fixture
+def recipient_webhook(make_webhook):
+    return make_webhook("", name="Per contact", events=["contact.*"], destination="recipient")
+
+
+def test_each_contacts_events_reach_its_own_receiver_signed(recipient_webhook, receiver, second_receiver):
+    with committed():
+        ada = Contact.objects.create(name="Ada", webhook_url=receiver.url)
+    with committed():
+        bob = Contact.objects.create(name="Bob", webhook_url=second_receiver.url)
+    with committed():
+        ada.accepts_email = True
+        ada.save()
+
+    to_ada = receiver.wait_for(3)  # created, updated, accepts_email.changed
+    to_bob = second_receiver.wait_for(1)
+    assert [r.verify(recipient_webhook.secret)["data"]["id"] for r in to_ada] == [ada.pk] * 3
+    assert {r.json()["event_type"] for r in to_ada} == {
+        "contact.created",
+        "contact.updated",
+        "contact.accepts_email.changed",
+    }
+    assert to_bob[0].verify(recipient_webhook.secret)["data"]["id"] == bob.pk
+    # Each delivery records where it went; the attempt log says the same.
+    for delivery in Delivery.objects.filter(webhook=recipient_webhook):
+        expected = receiver.url if delivery.event.data["id"] == ada.pk else second_receiver.url
+        assert delivery.url == expected and delivery.status == Delivery.Status.SUCCEEDED
+        assert Attempt.objects.get(delivery=delivery).request_url == expected
+
+
+def test_a_contact_without_a_url_gives_a_skipped_delivery_with_the_reason(recipient_webhook, receiver):
+    with committed():
+        Contact.objects.create(name="Nobody")
+    delivery = Delivery.objects.get(webhook=recipient_webhook)
+    assert delivery.status == Delivery.Status.SKIPPED
+    assert delivery.url == "" and delivery.attempt_count == 0
+    assert delivery.last_error == "The event has no recipient URL."
+    assert not receiver.requests and not Attempt.objects.exists()
+
+
+def test_a_deleted_contacts_event_goes_to_the_url_it_had(recipient_webhook, receiver):
+    contact = Contact.objects.create(name="Ada", webhook_url=receiver.url)
+    with committed():
+        contact.delete()
+    requests = receiver.wait_for(2)  # its creation's and its deletion's
+    assert "contact.deleted" in [r.json()["event_type"] for r in requests]
+    deleted = Delivery.objects.get(event_type="contact.deleted")
+    assert deleted.url == receiver.url and deleted.status == Delivery.Status.SUCCEEDED
+
+
+def test_a_url_webhook_next_to_it_is_unchanged(recipient_webhook, make_webhook, receiver, second_receiver):
+    plain = make_webhook(second_receiver.url, name="CRM", events=["contact.created"])
+    with committed():
+        Contact.objects.create(name="Ada", webhook_url=receiver.url)
+    assert receiver.wait_for(1)[0].json()["event_type"] == "contact.created"
+    assert second_receiver.wait_for(1)[0].verify(plain.secret)["data"]["name"] == "Ada"
+
+
+# The webhook's destination through the API and the model rule ----------------------------------
+
+
+def test_api_creates_a_recipient_webhook_without_a_url(admin_api):
+    body = {"name": "Per contact", "events": ["contact.*"], "destination": "recipient"}
+    created = admin_api.post("/api/webhooks/", body, format="json")
+    assert created.status_code == 201, created.json()
+    assert created.json()["destination"] == "recipient" and created.json()["url"] == ""
+    missing = admin_api.post("/api/webhooks/", {**body, "destination": "url"}, format="json")
+    assert missing.status_code == 400 and "url" in missing.json()
+    bad = admin_api.post("/api/webhooks/", {**body, "destination": "elsewhere"}, format="json")
+    assert bad.status_code == 400 and "destination" in bad.json()
+
+
+def test_api_delivery_shows_its_url_and_the_skipped_status(admin_api, recipient_webhook):
+    with committed():
+        Contact.objects.create(name="Nobody")
+    listed = admin_api.get(f"/api/webhooks/{recipient_webhook.pk}/deliveries/", {"status": "skipped"})
+    [row] = listed.json()["results"]
+    assert row["status"] == "skipped" and row["url"] == ""
+    assert row["last_error"] == "The event has no recipient URL."
+    detail = admin_api.get(f"/api/deliveries/{row['id']}/").json()
+    assert detail["url"] == "" and detail["status"] == "skipped"
+
+
+def test_the_service_keeps_the_rule_url_required_for_url_destination(make_webhook):
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError) as exc:
+        services.webhook_create(name="x", events=["*"], url="", destination="url")
+    assert "url" in exc.value.message_dict
+    assert make_webhook("", destination="recipient").destination == Webhook.Destination.RECIPIENT
+
+
+# The demo's contact endpoint ----------------------------------------------------------------------
+
+
+def test_patch_a_contacts_webhook_url(admin_api, token_client_for, make_api_user):
+    contact = Contact.objects.create(name="Ada")
+    url = f"/api/contacts/{contact.pk}/webhook-url/"
+
+    response = admin_api.patch(url, {"webhook_url": "https://ada.example.com/hook"}, format="json")
+    assert response.status_code == 200, response.json()
+    assert response.json() == {"id": contact.pk, "name": "Ada", "webhook_url": "https://ada.example.com/hook"}
+    contact.refresh_from_db()
+    assert contact.webhook_url == "https://ada.example.com/hook"
+    assert admin_api.get(url).json()["webhook_url"] == "https://ada.example.com/hook"
+
+    # The same validation as a webhook's URL.
+    for bad in ("ftp://files.example.com/x", "http://10.0.0.5/hook", "not a url"):
+        refused = admin_api.patch(url, {"webhook_url": bad}, format="json")
+        assert refused.status_code == 400 and "webhook_url" in refused.json(), bad
+    assert admin_api.patch(url, {"webhook_url": ""}, format="json").json()["webhook_url"] == ""
+    assert admin_api.put(url, {"webhook_url": ""}, format="json").status_code == 405
+    assert (
+        admin_api.patch("/api/contacts/999999/webhook-url/", {"webhook_url": ""}, format="json").status_code
+        == 404
+    )
+
+    reader = token_client_for(make_api_user("contacts.view_contact"))
+    assert reader.get(url).status_code == 200
+    assert reader.patch(url, {"webhook_url": ""}, format="json").status_code == 403
