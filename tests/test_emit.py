@@ -221,3 +221,28 @@ def test_committed_emit_is_delivered_once_after_commit(webhook, receiver):
     delivery = Delivery.objects.get()
     assert delivery.status == Delivery.Status.SUCCEEDED
     assert Attempt.objects.filter(delivery=delivery).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_the_orm_broker_an_emit_is_one_statement_in_the_callers_transaction(make_webhook, real_queue):
+    # PostgreSQL: deliveries, the event and the wake-up task in one round trip; the
+    # task row commits or rolls back with the caller's change.
+    from django_q.models import OrmQ
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the one-statement emit is PostgreSQL's (SQLite statements cost no round trip)")
+    for i in range(10):
+        make_webhook(f"http://127.0.0.1:9/{i}", name=f"w{i}")
+    with transaction.atomic():
+        emit_queries()  # the subscriptions are cached
+        event, queries = emit_queries()
+    assert len(queries) == 1, queries
+    assert Delivery.objects.filter(event=event).count() == 10
+    assert Event.objects.filter(pk=event.pk).exists()
+    assert OrmQ.objects.count() == 2
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        rolled_back, _ = emit_queries()
+        raise RuntimeError("the caller's change fails")
+    assert not Event.objects.filter(pk=rolled_back.pk).exists()
+    assert OrmQ.objects.count() == 2

@@ -4,7 +4,7 @@ import logging
 
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
-from django.db import connections, router, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, router, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -66,12 +66,18 @@ def event_emit(
     # first (foreign keys are checked at commit): when every cached webhook is gone,
     # nothing at all is written.
     with transaction.atomic(using=using, savepoint=False):
+        if by_url and not by_recipient and _one_statement(using):
+            # PostgreSQL with the ORM broker: deliveries, event and wake-up task in one
+            # round trip (a plain save costs three: BEGIN, INSERT, COMMIT).
+            _emit_in_one_statement(event=event, webhook_ids=by_url, any_state=any_state, using=using)
+            return event
         created = 0
         if by_url:
-            created += _deliveries_insert(event=event, webhook_ids=by_url, any_state=any_state, using=using)
+            insert = _deliveries_insert(event=event, webhook_ids=by_url, any_state=any_state, using=using)
+            created += _run(*insert, using=using)
         if by_recipient:
             url, reason = recipient_url(event)
-            created += _deliveries_insert(
+            insert = _deliveries_insert(
                 event=event,
                 webhook_ids=by_recipient,
                 any_state=any_state,
@@ -79,6 +85,7 @@ def event_emit(
                 url=url,
                 skipped=reason,
             )
+            created += _run(*insert, using=using)
         if created:
             event.save(force_insert=True, using=using)
             queue.workers_wake_on_commit(using=using)
@@ -118,7 +125,7 @@ def _deliveries_insert(
     url: str | None = None,
     skipped: str = "",
 ) -> int:
-    """Insert one pending delivery of ``event`` per webhook in one statement; returns the count.
+    """The statement inserting one pending delivery of ``event`` per webhook, and its parameters.
 
     ``INSERT ... SELECT`` from the webhook table: a webhook deleted (or, unless
     ``any_state``, disabled) since the subscriptions were cached gets no delivery,
@@ -150,6 +157,54 @@ def _deliveries_insert(
     # Only quoted identifiers of the models are formatted in; every value is a parameter.
     sql = f"INSERT INTO {table} ({webhook_column}, {', '.join(columns)}) SELECT w.{webhook_pk}, "
     sql += f"{', '.join(expressions)} FROM {webhook_table} w WHERE w.{webhook_pk} IN ({ids}){enabled}"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*values, *webhook_ids])
+    return sql, [*values, *webhook_ids]
+
+
+def _run(sql: str, params: list, *, using: str = DEFAULT_DB_ALIAS) -> int:
+    with connections[using].cursor() as cursor:
+        cursor.execute(sql, params)
         return cursor.rowcount
+
+
+def _one_statement(using: str) -> bool:
+    return connections[using].vendor == "postgresql" and queue.enqueues_in_transaction(using)
+
+
+def _emit_in_one_statement(*, event: Event, webhook_ids: list[int], any_state: bool, using: str) -> None:
+    """Deliveries, the event and the wake-up task row in one PostgreSQL statement.
+
+    Data-modifying CTEs: the event and the task are written only when at least one
+    delivery was (a webhook deleted since it was cached gets none). The task is the
+    package django-q2's async_task builds (queue.wake_package), stored as its ORM
+    broker would store it.
+    """
+    connection = connections[using]
+    quote = connection.ops.quote_name
+    deliveries_sql, deliveries_params = _deliveries_insert(
+        event=event, webhook_ids=webhook_ids, any_state=any_state, using=using
+    )
+    event_sql, event_params = _row_values(event, using=using)
+    key, package = queue.wake_package()
+    from django_q.models import OrmQ
+
+    ormq = OrmQ(key=key, payload=package, lock=timezone.now())
+    task_sql, task_params = _row_values(ormq, using=using)
+    event_table, task_table = quote(Event._meta.db_table), quote(OrmQ._meta.db_table)
+    written = "WHERE EXISTS (SELECT 1 FROM d)"
+    # Only quoted identifiers and generated SQL are formatted in; values are parameters.
+    sql = (
+        f"WITH d AS ({deliveries_sql} RETURNING 1), e AS (INSERT INTO {event_table} {event_sql} {written}), "
+    )
+    sql += f"q AS (INSERT INTO {task_table} {task_sql} {written}) SELECT count(*) FROM d"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*deliveries_params, *event_params, *task_params])
+
+
+def _row_values(instance, *, using: str) -> tuple[str, list]:
+    """``(columns) SELECT %s, ...`` and its parameters for inserting ``instance``."""
+    connection = connections[using]
+    quote = connection.ops.quote_name
+    fields = [f for f in instance._meta.concrete_fields if not getattr(f, "db_returning", False)]
+    columns = ", ".join(quote(f.column) for f in fields)
+    params = [f.get_db_prep_save(f.pre_save(instance, add=True), connection=connection) for f in fields]
+    return f"({columns}) SELECT {', '.join(['%s'] * len(fields))}", params

@@ -65,7 +65,7 @@ def workers_wake(*, count: int = 1) -> int:
     return sent
 
 
-def _enqueues_in_transaction(using: str) -> bool:
+def enqueues_in_transaction(using: str) -> bool:
     """True when a task enqueued now is written in the caller's transaction.
 
     That is django-q2's ORM broker on the same database, not in sync mode (which
@@ -83,10 +83,38 @@ def workers_wake_on_commit(*, using: str) -> None:
     (it commits or rolls back with the change: one commit, not two); otherwise the
     task is enqueued after the commit, and nothing is sent for a rolled-back change.
     """
-    if _enqueues_in_transaction(using):
+    if enqueues_in_transaction(using):
         workers_wake()
     else:
         transaction.on_commit(workers_wake, using=using)
+
+
+def wake_package() -> tuple[str, str]:
+    """(queue key, signed package) of one drain task, built by django-q2's own async_task.
+
+    For the ORM broker's row written in the same SQL statement as an emit's rows
+    (services.events): async_task hands the package to a broker that keeps it.
+    """
+    from django_q.brokers import Broker
+    from django_q.tasks import async_task
+
+    class Keeper(Broker):
+        package = None
+
+        @staticmethod
+        def get_connection(list_key=None):
+            return None
+
+        def enqueue(self, task):
+            Keeper.package = task
+            return None
+
+    keeper = Keeper(app_settings.Q_CLUSTER_NAME)
+    options = {"save": False, "broker": keeper}
+    if app_settings.Q_CLUSTER_NAME:
+        options["cluster"] = app_settings.Q_CLUSTER_NAME
+    async_task(DRAIN_TASK, task_name="webhooks-drain", q_options=options)
+    return keeper.list_key, Keeper.package
 
 
 def deliveries_sweep() -> int:
