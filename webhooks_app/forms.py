@@ -344,6 +344,8 @@ class WebhookForm(forms.ModelForm):
     def advanced(self):
         return [self[n] for n in self.advanced_fields]
 
+    max_header_rows = MAX_CUSTOM_HEADERS
+
     def header_rows(self) -> list[dict]:
         """The rows of the headers editor: stored (values masked as placeholders) or as submitted."""
         stored = self.fields["headers"].widget.stored
@@ -399,6 +401,15 @@ class DeliveryFilterForm(DeliveryListParams):
             names.append(current)
         self.fields["event_type"].widget = forms.Select(
             choices=[("", "Any event type")] + [(n, n) for n in names]
+        )
+        # The time range in the browser's own picker (read in the site's time zone) and the
+        # event id to find one delivery: the API's created_after/created_before/event_id.
+        for name in ("created_after", "created_before"):
+            self.fields[name].widget = forms.DateTimeInput(
+                attrs={"type": "datetime-local", "step": 60}, format="%Y-%m-%dT%H:%M"
+            )
+        self.fields["event_id"].widget = forms.TextInput(
+            attrs={"placeholder": "Event id (evt_\u2026)", "spellcheck": "false", "size": 24}
         )
 
 

@@ -56,6 +56,11 @@ class DeliveryListParams(forms.Form):
     created_before = UTCDateTimeField(
         required=False, help_text="Only deliveries created before this moment (ISO 8601)."
     )
+    event_id = forms.CharField(
+        required=False,
+        max_length=40,
+        help_text="Only deliveries of this event (its id, the webhook-id header).",
+    )
 
     def selector_kwargs(self) -> dict:
         """The valid filters as keyword arguments of selectors.delivery_list (refused ones left out)."""
@@ -65,6 +70,7 @@ class DeliveryListParams(forms.Form):
             "event_type": data.get("event_type") or "",
             "since": data.get("created_after"),
             "until": data.get("created_before"),
+            "event_id": (data.get("event_id") or "").strip(),
         }
 
 

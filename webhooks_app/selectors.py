@@ -20,8 +20,9 @@ from django.utils import timezone
 
 from . import crypto
 from .conf import app_settings
+from .events import ALL_EVENTS, wildcard_resource
 from .exceptions import ImproperlyConfiguredWebhooks
-from .models import Attempt, Delivery, Webhook, WebhookSettings
+from .models import Attempt, Delivery, Event, Webhook, WebhookSettings
 from .signing import mask
 from .validators import CONTEXT_PREFIX
 
@@ -283,13 +284,17 @@ def success_rate(webhook) -> float | None:
     return None if ok + failed == 0 else ok / (ok + failed)
 
 
-def delivery_list(*, webhook, status: str = "", event_type: str = "", since=None, until=None):
+def delivery_list(
+    *, webhook, status: str = "", event_type: str = "", since=None, until=None, event_id: str = ""
+):
     """A webhook's deliveries, newest first, filtered; heavy fields stay in the rows."""
     qs = Delivery.objects.filter(webhook=webhook).select_related("event")
     if status:
         qs = qs.filter(status=status)
     if event_type:
         qs = qs.filter(event_type=event_type)
+    if event_id:
+        qs = qs.filter(event_id=event_id)
     if since:
         qs = qs.filter(created_at__gte=since)
     if until:
@@ -299,6 +304,44 @@ def delivery_list(*, webhook, status: str = "", event_type: str = "", since=None
 
 def delivery_get(*, pk) -> Delivery:
     return Delivery.objects.select_related("webhook", "event").get(pk=pk)
+
+
+# Recorded events read at most to find the last ones of the chosen types.
+FILTER_TEST_SCAN = 1000
+
+
+def events_filter_test(*, events: list[str], filters: dict, limit: int = 20) -> list[dict]:
+    """The last ``limit`` recorded events a subscription to ``events`` receives, and whether
+    ``filters`` would have let each through ({"id", "event_type", "created_at", "sent"}).
+
+    The subscription is matched by Webhook.subscribes_to and the filters by
+    webhook_filters_match: exactly what the engine does. Only recorded events count:
+    an event no webhook received was never written.
+    """
+    probe = Webhook(events=list(events))
+    qs = Event.objects.order_by("-created_at", "-pk")
+    if ALL_EVENTS not in events:
+        condition = Q()
+        for name in events:
+            resource = wildcard_resource(name)
+            condition |= Q(event_type__startswith=f"{resource}.") if resource else Q(event_type=name)
+        qs = qs.filter(condition)
+    results = []
+    for event in qs[:FILTER_TEST_SCAN].iterator():
+        if not probe.subscribes_to(event.event_type):
+            continue
+        sent = webhook_filters_match(filters=filters, data=event.data, context=event.context)
+        results.append(
+            {
+                "id": event.pk,
+                "event_type": event.event_type,
+                "created_at": event.created_at.isoformat(),
+                "sent": sent,
+            }
+        )
+        if len(results) >= limit:
+            break
+    return results
 
 
 def attempt_list(*, delivery) -> QuerySet[Attempt]:

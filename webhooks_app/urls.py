@@ -16,6 +16,12 @@ urlpatterns = [
     path("<int:pk>/secret/reveal/", views.webhook_reveal_secret, name="webhook-reveal-secret"),
     path("<int:pk>/secret/rotate/", views.webhook_rotate_secret, name="webhook-rotate-secret"),
     path(
+        "<int:pk>/secret/expire-previous/",
+        views.webhook_expire_previous_secret,
+        name="webhook-expire-previous-secret",
+    ),
+    path("filters/test/", views.webhook_filters_test, name="webhook-filters-test"),
+    path(
         "<int:pk>/encryption-key/rotate/",
         views.webhook_rotate_encryption_key,
         name="webhook-rotate-encryption-key",

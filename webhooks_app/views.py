@@ -32,6 +32,7 @@ from .forms import DeliveryFilterForm, RedeliverFailedForm, WebhookForm, form_er
 from .models import Delivery, Webhook
 from .params import WebhookListParams, params_clean
 from .payloads import envelope, render
+from .validators import validate_filters
 
 WEBHOOKS_PER_PAGE = 25
 DELIVERIES_PER_PAGE = 25
@@ -299,13 +300,56 @@ def webhook_rotate_secret(request, pk):
     webhook = get_object_or_404(Webhook, pk=pk)
     if request.method == "POST":
         services.webhook_secret_rotate(webhook=webhook, actor=request.user)
+        hours = services.secret_overlap().total_seconds() / 3600
         messages.success(
             request,
-            "A new signing secret was generated. The previous one keeps signing for 24 hours "
-            "so the receiver can switch.",
+            f"A new signing secret was generated. The previous one keeps signing for {hours:g} hours "
+            "so the receiver can switch."
+            if hours
+            else "A new signing secret was generated; the previous one no longer signs.",
         )
         return redirect(webhook.get_absolute_url())
     return render_page(request, "webhooks_app/webhook_confirm_rotate.html", {"webhook": webhook})
+
+
+@console_view("webhook_secret", methods=("POST",))
+def webhook_expire_previous_secret(request, pk):
+    """End a rotation's overlap now: only the current secret signs from the next request on."""
+    webhook = get_object_or_404(Webhook, pk=pk)
+    services.webhook_previous_secret_expire(webhook=webhook, actor=request.user)
+    messages.success(request, "The previous signing secret no longer signs; only the current one does.")
+    return redirect(webhook.get_absolute_url())
+
+
+FILTER_TEST_EVENTS = 20
+
+
+@console_view("webhook_view", methods=("POST",))
+def webhook_filters_test(request):
+    """Which of the last recorded events of the chosen types the filters would let through (JSON).
+
+    The form's "Test filters" button posts the filters JSON and the checked events; the
+    filters are validated by the model's validator, so an error reads as on save.
+    """
+    try:
+        filters = json.loads(request.POST.get("filters") or "{}")
+        validate_filters(filters)
+    except ValueError:
+        return JsonResponse({"error": "The filters are not valid JSON."}, status=400)
+    except ValidationError as exc:
+        return JsonResponse({"error": " ".join(exc.messages)}, status=400)
+    events = request.POST.getlist("events")
+    if not events:
+        return JsonResponse({"error": "Choose the events to test the filters against."}, status=400)
+    results = selectors.events_filter_test(events=events, filters=filters, limit=FILTER_TEST_EVENTS)
+    sent = sum(1 for r in results if r["sent"])
+    summary = (
+        f"Of the last {len(results)} recorded event{'s' if len(results) != 1 else ''} of the chosen types, "
+        f"{sent} would have been sent and {len(results) - sent} filtered out."
+        if results
+        else "No recorded events of the chosen types yet (events that no webhook received are not recorded)."
+    )
+    return JsonResponse({"summary": summary, "events": results})
 
 
 # Deliveries ---------------------------------------------------------------------

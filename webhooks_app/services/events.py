@@ -65,12 +65,12 @@ def event_emit(
     # anyway, and a savepoint costs two more round trips per emit. The deliveries go
     # first (foreign keys are checked at commit): when every cached webhook is gone,
     # nothing at all is written.
+    if by_url and not by_recipient and _one_statement(using):
+        # PostgreSQL with the ORM broker: deliveries, event and wake-up task in one
+        # statement, atomic on its own (in autocommit no BEGIN/COMMIT is needed).
+        _emit_in_one_statement(event=event, webhook_ids=by_url, any_state=any_state, using=using)
+        return event
     with transaction.atomic(using=using, savepoint=False):
-        if by_url and not by_recipient and _one_statement(using):
-            # PostgreSQL with the ORM broker: deliveries, event and wake-up task in one
-            # round trip (a plain save costs three: BEGIN, INSERT, COMMIT).
-            _emit_in_one_statement(event=event, webhook_ids=by_url, any_state=any_state, using=using)
-            return event
         created = 0
         if by_url:
             insert = _deliveries_insert(event=event, webhook_ids=by_url, any_state=any_state, using=using)
@@ -167,7 +167,7 @@ def _run(sql: str, params: list, *, using: str = DEFAULT_DB_ALIAS) -> int:
 
 
 def _one_statement(using: str) -> bool:
-    return connections[using].vendor == "postgresql" and queue.enqueues_in_transaction(using)
+    return connections[using].vendor == "postgresql" and queue.orm_broker_on(using)
 
 
 def _emit_in_one_statement(*, event: Event, webhook_ids: list[int], any_state: bool, using: str) -> None:

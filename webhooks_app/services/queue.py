@@ -65,15 +65,17 @@ def workers_wake(*, count: int = 1) -> int:
     return sent
 
 
-def enqueues_in_transaction(using: str) -> bool:
-    """True when a task enqueued now is written in the caller's transaction.
-
-    That is django-q2's ORM broker on the same database, not in sync mode (which
-    would run the task before the rows it needs are committed).
-    """
+def orm_broker_on(using: str) -> bool:
+    """True when django-q2's ORM broker keeps its queue in this database (and runs a
+    cluster: not sync mode, which would run a task before its rows are committed)."""
     from django_q.conf import Conf
 
-    return bool(Conf.ORM) and using == Conf.ORM and not Conf.SYNC and not connections[using].get_autocommit()
+    return bool(Conf.ORM) and using == Conf.ORM and not Conf.SYNC
+
+
+def enqueues_in_transaction(using: str) -> bool:
+    """True when a task enqueued now is written in the caller's transaction."""
+    return orm_broker_on(using) and not connections[using].get_autocommit()
 
 
 def workers_wake_on_commit(*, using: str) -> None:
