@@ -33,7 +33,7 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 Q_CLUSTER = {
     **Q_CLUSTER,
     "sync": os.environ.get("Q_SYNC", "1") == "1",
-    "workers": 2,
+    "workers": int(os.environ.get("Q_WORKERS", "2")),  # QCluster(workers=...) sets it
     "timeout": 120,
     "retry": 300,
 }

@@ -40,6 +40,12 @@ ENDPOINTS = [
     Endpoint("DELETE", "/api/webhooks/{webhook}/", ("delete_webhook",), 204),
     Endpoint("GET", "/api/webhooks/{webhook}/secret/", ("view_webhook", "change_webhook"), 200),
     Endpoint("POST", "/api/webhooks/{webhook}/rotate-secret/", ("view_webhook", "change_webhook"), 200),
+    Endpoint(
+        "POST",
+        "/api/webhooks/{webhook}/rotate-encryption-key/",
+        ("view_webhook", "change_webhook"),
+        200,
+    ),
     Endpoint("POST", "/api/webhooks/{webhook}/test/", ("view_webhook", "change_webhook"), 201),
     Endpoint("GET", "/api/webhooks/{webhook}/deliveries/", ("view_webhook", "view_delivery"), 200),
     Endpoint(
@@ -53,6 +59,8 @@ ENDPOINTS = [
     Endpoint("POST", "/api/deliveries/{delivery}/redeliver/", ("view_delivery", "add_delivery"), 201),
     Endpoint("GET", "/api/event-types/", ("view_webhook",), 200),
     Endpoint("POST", "/api/events/", ("add_event",), 201, {"event_type": "contact.created"}),
+    Endpoint("GET", "/api/webhook-settings/", ("view_webhook",), 200),
+    Endpoint("PATCH", "/api/webhook-settings/", ("change_sending",), 200, {"enabled": True}),
     Endpoint("GET", "/api/schema/", ("view_webhook",), 200),
     Endpoint("GET", "/api/docs/", ("view_webhook",), 200),
 ]

@@ -16,6 +16,8 @@ SAME_ACTION = [
     ("webhook-test", (1,), "POST", "/api/webhooks/1/test/"),
     ("webhook-reveal-secret", (1,), "GET", "/api/webhooks/1/secret/"),
     ("webhook-rotate-secret", (1,), "POST", "/api/webhooks/1/rotate-secret/"),
+    ("webhook-rotate-encryption-key", (1,), "POST", "/api/webhooks/1/rotate-encryption-key/"),
+    ("sending-update", (), "PATCH", "/api/webhook-settings/"),
     ("webhook-deliveries", (1,), "GET", "/api/webhooks/1/deliveries/"),
     ("webhook-redeliver-failed", (1,), "POST", "/api/webhooks/1/redeliver-failed/"),
     ("delivery-detail", (1,), "GET", "/api/deliveries/1/"),
@@ -36,11 +38,18 @@ def test_the_console_and_the_api_need_the_same_permissions_for_the_same_action(n
 
 
 def test_every_action_of_the_table_is_used():
-    from webhooks_app.api.views import DocsView, EventTypeViewSet, EventViewSet, SchemaView
+    from webhooks_app.api.views import (
+        DocsView,
+        EventTypeViewSet,
+        EventViewSet,
+        SchemaView,
+        WebhookSettingsViewSet,
+    )
 
     used = {api_action(method, path) for _, _, method, path in SAME_ACTION}
     used |= set(EventTypeViewSet.permission_actions.values()) | set(EventViewSet.permission_actions.values())
     used |= {SchemaView.permission_action, DocsView.permission_action}
+    used |= set(WebhookSettingsViewSet.permission_actions.values())
     assert used == set(permissions.ACTIONS)
 
 

@@ -46,6 +46,10 @@ ACTIONS = {
         Action("event_type_list", ("view_webhook",), "see the event types"),
         Action("event_emit", ("add_event",), "emit events"),
         Action("schema_view", ("view_webhook",), "read the API schema"),
+        # Whoever sees webhooks sees whether they are sent (every console page says
+        # so when sending is off); switching it needs its own permission.
+        Action("sending_view", ("view_webhook",), "see whether webhooks are sent"),
+        Action("sending_change", ("change_sending",), "switch all webhook sending on or off"),
     )
 }
 

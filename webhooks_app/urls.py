@@ -9,6 +9,7 @@ app_name = "webhooks_app"
 urlpatterns = [
     path("", views.webhook_list, name="webhook-list"),
     path("new/", views.webhook_create, name="webhook-create"),
+    path("sending/", views.sending_update, name="sending-update"),
     path("<int:pk>/", views.webhook_update, name="webhook-update"),
     path("<int:pk>/delete/", views.webhook_delete, name="webhook-delete"),
     path("<int:pk>/toggle/", views.webhook_toggle, name="webhook-toggle"),

@@ -83,6 +83,8 @@ def render_page(request, template: str, context: dict, status: int = 200) -> Tem
     context = {
         "base_template": app_settings.BASE_TEMPLATE,
         "can": permissions.capabilities(request.user),
+        # Every console page says when all sending is switched off.
+        "sending_enabled": selectors.sending.enabled(),
         **context,
     }
     return TemplateResponse(request, template, context, status=status)
@@ -350,6 +352,23 @@ def webhook_filters_test(request):
         else "No recorded events of the chosen types yet (events that no webhook received are not recorded)."
     )
     return JsonResponse({"summary": summary, "events": results})
+
+
+@console_view("sending_change", methods=("POST",))
+def sending_update(request):
+    """The site-wide switch at the top of Webhook Settings: all sending on or off."""
+    wanted = request.POST.get("enabled")
+    enabled = (not selectors.sending.enabled()) if wanted not in ("0", "1") else wanted == "1"
+    services.webhook_settings_update(enabled=enabled, actor=request.user)
+    if enabled:
+        messages.success(request, "Webhooks are on: every held delivery is being sent, oldest first.")
+    else:
+        messages.warning(
+            request,
+            "All webhook sending is off. Events and deliveries are still recorded and are sent "
+            "when it is switched on again.",
+        )
+    return HttpResponseRedirect(safe_next(request, reverse_list()))
 
 
 # Deliveries ---------------------------------------------------------------------

@@ -11,7 +11,7 @@ from rest_framework.fields import SkipField
 from .. import selectors
 from ..events import ALL_EVENTS, registry, resource_wildcard
 from ..exceptions import InvalidEventData
-from ..models import Attempt, Delivery, Event, Webhook
+from ..models import Attempt, Delivery, Event, Webhook, WebhookSettings
 from ..payloads import to_jsonable
 from ..signing import mask
 from .errors import validation_detail
@@ -397,6 +397,25 @@ class RedeliverFailedSerializer(StrictFieldsMixin, serializers.Serializer):
 
 class RedeliverFailedResultSerializer(serializers.Serializer):
     count = serializers.IntegerField(help_text="How many failed deliveries got a new delivery.")
+
+
+class WebhookSettingsSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+    """The site-wide webhook settings: the switch for all sending."""
+
+    enabled = serializers.BooleanField(
+        help_text="false: events and deliveries are still recorded, nothing is sent; true again: "
+        "everything held is sent, oldest first."
+    )
+    updated_by = serializers.SerializerMethodField(help_text="Username of who last switched it.")
+
+    class Meta:
+        model = WebhookSettings
+        fields = ["enabled", "updated_at", "updated_by"]
+        read_only_fields = ["updated_at", "updated_by"]
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_updated_by(self, row) -> str | None:
+        return row.updated_by.get_username() if row.updated_by_id else None
 
 
 # Deliveries -------------------------------------------------------------------

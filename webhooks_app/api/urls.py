@@ -21,8 +21,10 @@ if not api_packages_missing():
     router.register("event-types", views.EventTypeViewSet, basename="event-type")
     router.register("events", views.EventViewSet, basename="event")
 
+    webhook_settings = views.WebhookSettingsViewSet.as_view({"get": "retrieve", "patch": "partial_update"})
     urlpatterns = [
         *router.urls,
+        path("webhook-settings/", webhook_settings, name="webhook-settings"),
         path("schema/", views.SchemaView.as_view(), name="schema"),
         path("docs/", views.DocsView.as_view(), name="docs"),
     ]

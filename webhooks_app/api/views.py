@@ -41,6 +41,8 @@ class WebhooksAPIMixin:
     parser_classes = [JSONBodyParser]
     renderer_classes = [JSONRenderer, BrowsableAPIRenderer]
     schema = WebhooksAutoSchema()
+    # Marks the views the /api/schema/ documents (api.schema.only_this_api).
+    webhooks_api = True
     # The action of webhooks_app.permissions each viewset action does (ActionPermissions).
     permission_actions: dict = {}
     permission_action: str | None = None
@@ -340,6 +342,33 @@ class EventViewSet(WebhooksAPIMixin, viewsets.GenericViewSet):
         event.deliveries_count = 0 if event._state.adding else event.deliveries.count()
         data = s.EventEmittedSerializer(event).data
         return Response(data, status=status.HTTP_201_CREATED)
+
+
+class WebhookSettingsViewSet(WebhooksAPIMixin, viewsets.GenericViewSet):
+    """The site-wide switch for all sending (GET /api/webhook-settings/, PATCH to change it)."""
+
+    serializer_class = s.WebhookSettingsSerializer
+    permission_actions = {
+        "retrieve": "sending_view",
+        "metadata": "sending_view",
+        "partial_update": "sending_change",
+    }
+
+    @extend_schema(summary="Read the site-wide webhook settings")
+    def retrieve(self, request):
+        return Response(self.get_serializer(selectors.webhook_settings_get()).data)
+
+    @extend_schema(
+        summary="Switch all sending on or off",
+        description="Off: emits still record events and deliveries, nothing is sent. On again: "
+        "every held delivery is sent, oldest first. Needs webhooks_app.change_sending.",
+    )
+    def partial_update(self, request):
+        serializer = self.get_serializer(selectors.webhook_settings_get(), data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        enabled = serializer.validated_data.get("enabled", serializer.instance.enabled)
+        row = services.webhook_settings_update(enabled=enabled, actor=request.user)
+        return Response(self.get_serializer(row).data)
 
 
 class SchemaView(WebhooksAPIMixin, SpectacularAPIView):
