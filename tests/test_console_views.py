@@ -736,7 +736,9 @@ def test_pending_delivery_refreshes_and_cannot_be_redelivered(console, hook):
     delivery = add_delivery(hook, status=Delivery.Status.PENDING)
     Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now() + timedelta(seconds=5))
     html = console.get(delivery.get_absolute_url()).content.decode()
-    assert '<meta http-equiv="refresh" content="3">' in html
+    # Updated in place by the console's script into an aria-live region, never a reload (issue 10).
+    assert "http-equiv" not in html
+    assert "data-live-delivery" in html and 'aria-live="polite" data-live-status' in html
     assert ">Redeliver</span>" not in html
     response = console.post(reverse("webhooks_app:delivery-redeliver", args=[delivery.pk]), follow=True)
     assert "still being attempted" in response.content.decode()
