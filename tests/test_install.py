@@ -17,6 +17,7 @@ WEBHOOKS_INSTALL_TEST_DJANGO (set by the nox matrix) names the Django to install
 into the fresh virtualenv; by default the one running the tests.
 """
 
+import ast
 import contextlib
 import json
 import os
@@ -27,6 +28,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import tomllib
 import zipfile
 from email.parser import Parser
 from pathlib import Path
@@ -95,6 +97,43 @@ def test_the_readme_marks_its_install_steps():
         assert needed in settings_code
     run_block = steps[-1][1]
     assert "manage.py migrate" in run_block and "manage.py qcluster" in run_block
+
+
+def noxfile_constant(name: str):
+    """A literal assigned at the top of noxfile.py (read, not imported: importing it changes PATH)."""
+    tree = ast.parse((ROOT / "noxfile.py").read_text())
+    [value] = [
+        node.value
+        for node in tree.body
+        if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == [name]
+    ]
+    return ast.literal_eval(value)
+
+
+def test_the_package_metadata_names_what_the_matrix_tests():
+    """Classifiers and bounds of pyproject.toml match the Pythons and Djangos of noxfile.py."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pythons, djangos = noxfile_constant("PYTHONS"), noxfile_constant("DJANGOS")
+    classified = {
+        c.rsplit(" :: ", 1)[1]
+        for c in project["classifiers"]
+        if re.match(r"Programming Language :: Python :: 3\.\d+$", c)
+    }
+    assert classified == set(pythons)
+    assert {
+        c.rsplit(" :: ", 1)[1] for c in project["classifiers"] if c.startswith("Framework :: Django :: ")
+    } == set(djangos)
+    oldest, newest = min(pythons, key=_version), max(pythons, key=_version)
+    assert project["requires-python"] == f">={oldest},<3.{_version(newest)[1] + 1}"
+    [requirement] = [r for r in project["dependencies"] if r.lower().startswith("django>")]
+    newest_django = _version(max(djangos, key=_version))
+    assert requirement == f"Django>={min(djangos, key=_version)},<{newest_django[0]}.{newest_django[1] + 1}"
+    # ...and the version lives in webhooks_app/__init__.py only.
+    assert project["dynamic"] == ["version"]
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(n) for n in text.split("."))
 
 
 def source_copy(dest: Path) -> Path:
