@@ -106,12 +106,10 @@ app_settings = AppSettings(DEFAULTS)
 
 
 def _reload(*, setting, **kwargs):
-    if setting in ("WEBHOOKS", "SECRET_KEY"):
+    # Only this module's own state: crypto, the event registry and the selectors'
+    # caches each listen for the settings they depend on.
+    if setting == "WEBHOOKS":
         app_settings.reload()
-        from . import crypto, events
-
-        crypto.reset()
-        events.registry.reset()
 
 
-setting_changed.connect(_reload)
+setting_changed.connect(_reload, dispatch_uid="webhooks_app.conf")

@@ -5,6 +5,7 @@ import hashlib
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
+from django.core.signals import setting_changed
 
 from .exceptions import ImproperlyConfiguredWebhooks
 
@@ -12,9 +13,17 @@ PREFIX = "fernet:"
 _fernet = None
 
 
-def reset():
+def reset(**kwargs):
     global _fernet
     _fernet = None
+
+
+def _settings_changed(*, setting, **kwargs):
+    if setting in ("WEBHOOKS", "SECRET_KEY", "SECRET_KEY_FALLBACKS"):
+        reset()
+
+
+setting_changed.connect(_settings_changed, dispatch_uid="webhooks_app.crypto")
 
 
 def derived_key(secret_key: str) -> bytes:

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 
 from django.apps import apps
+from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
 from .exceptions import ImproperlyConfiguredWebhooks, UnknownEventType
@@ -235,6 +236,14 @@ class Registry:
 
 
 registry = Registry()
+
+
+def _settings_changed(*, setting, **kwargs):
+    if setting == "WEBHOOKS":
+        registry.reset()
+
+
+setting_changed.connect(_settings_changed, dispatch_uid="webhooks_app.events")
 
 
 # Who or what causes events in the current request or job; merged into each
