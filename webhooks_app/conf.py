@@ -22,8 +22,8 @@ DEFAULTS = {
     # enqueue). No worker sleeps for it either way.
     "RETRY_WAKEUP_HORIZON": 120,
     # Requests one worker process sends at once (a thread pool), and at most how
-    # many of them go to one destination (scheme, host and port): a receiver that
-    # hangs occupies that many, never the whole worker.
+    # many of them go to one destination (an endpoint: the URL without its
+    # query): a receiver that hangs occupies that many, never the whole worker.
     "CONCURRENCY": 16,
     "DESTINATION_CONCURRENCY": 8,
     # A worker woken to send claims new work for this many seconds, then hands

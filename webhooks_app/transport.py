@@ -117,10 +117,15 @@ def session() -> requests.Session:
 
 
 def destination(url: str) -> str:
-    """What per-destination limits count: scheme, host and port of a URL."""
+    """What per-destination limits count: the endpoint, i.e. the URL without its query.
+
+    Two webhooks on one host with different paths are two destinations: one that
+    hangs does not hold up the other (receivers are isolated per endpoint, as
+    hosted webhook services do).
+    """
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
+    return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}{parts.path or '/'}"
 
 
 @dataclass

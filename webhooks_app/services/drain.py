@@ -5,7 +5,8 @@ A pipeline, not rounds: as soon as some requests finish, their results are
 recorded and new deliveries claimed in the same short transaction, so a slow
 request never holds up the next work. A thread pool per worker process sends
 (CONCURRENCY requests at once, each thread using the process' requests session
-with its kept-alive connections), and each destination (scheme, host, port) gets
+with its kept-alive connections), and each destination (an endpoint: the URL without
+its query) gets
 at most DESTINATION_CONCURRENCY of them: a receiver that hangs until the timeout
 occupies that many threads, never the whole worker. A claim never takes more for a
 destination than it has free slots, and a destination that is full or slow is left
