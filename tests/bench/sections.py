@@ -222,9 +222,14 @@ def broker_clear() -> None:
 
 
 def reset_state(receiver: ReceiverClient) -> None:
-    """An empty database (flush, then the app's schedules again), an empty queue, fresh counters."""
+    """An empty database (flush, then the app's schedules again), an empty queue, fresh counters.
+
+    Migrations that appeared since the run began (the code is read afresh by every job) are
+    applied first.
+    """
     from django.core.management import call_command
 
+    call_command("migrate", interactive=False, verbosity=0)
     call_command("flush", interactive=False, verbosity=0)
     broker_clear()
     receiver.reset()

@@ -28,6 +28,7 @@ Sections:
 
 import argparse
 import contextlib
+import fcntl
 import json
 import os
 import platform
@@ -75,6 +76,12 @@ def parse_args(argv=None):
         type=float,
         default=1.0,
         help="multiply every time limit by this (default 1; e.g. 3 on a slow machine)",
+    )
+    parser.add_argument(
+        "--lock-wait",
+        type=float,
+        default=1800,
+        help="seconds to wait for another run that uses PostgreSQL or Redis to end (default 1800)",
     )
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
     parser.add_argument("--job", help=argparse.SUPPRESS)  # internal: run one child job
@@ -188,6 +195,7 @@ class Harness:
         self.children: list[subprocess.Popen] = []
         self.postgres_created = False
         self.jobs = 0
+        self.lock = None  # held while this run uses PostgreSQL webhooks_bench or Redis db 13
 
     # The receiver.
     def start_receiver(self) -> None:
@@ -354,6 +362,8 @@ class Harness:
         self.kill_leftover_clusters()
         self.kill_group(self.receiver_proc, grace=5)
         self.postgres_drop()
+        if self.lock is not None:
+            self.lock.close()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
@@ -400,16 +410,46 @@ def plain_loop(harness: Harness) -> dict:
 # --- the run ----------------------------------------------------------------------------------
 
 
+LOCK_PATH = Path(tempfile.gettempdir()) / "webhooks-bench.lock"
+
+
+def lock_shared_resources(wait: float):
+    """One run at a time may use the PostgreSQL database webhooks_bench and Redis db 13.
+
+    A second run would drop the first one's database and flush its queue. The lock
+    (flock on a file in the temporary folder) goes with this process; a run on
+    SQLite and the ORM broker only (the smoke test) touches neither and takes none.
+    """
+    handle = open(LOCK_PATH, "a+")  # noqa: SIM115 - held open for the life of the run
+    deadline, told = time.time() + wait, 0.0
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.time() >= deadline:
+                handle.close()
+                raise SystemExit(
+                    f"another webhooks_bench run holds {LOCK_PATH} (it uses PostgreSQL {POSTGRES_DB} "
+                    f"and Redis db {REDIS_DB}); gave up after {wait:.0f} s"
+                ) from None
+            if time.time() - told >= 30:
+                told = time.time()
+                holder = Path(LOCK_PATH).read_text().strip() or "?"
+                print(f"waiting for another webhooks_bench run to end (pid {holder})", file=sys.stderr)
+            time.sleep(1)
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
 def run(args, harness: Harness) -> dict:
     size = harness.size
     results: dict = {"machine": machine(), "args": vars(args), "sizes": size, "sections": {}}
     print(machine_line(results["machine"]), file=sys.stderr, flush=True)
     sections = results["sections"]
-    harness.start_receiver()
-
-    if 1 in args.sections or 2 in args.sections:
-        print("section 1: plain loop", file=sys.stderr, flush=True)
-        sections["1"] = [plain_loop(harness)]
 
     dbs = ["sqlite", "postgres"] if args.db == "both" else [args.db]
     brokers = ["orm", "redis"] if args.broker == "both" else [args.broker]
@@ -421,6 +461,14 @@ def run(args, harness: Harness) -> dict:
         notes.append("Redis at 127.0.0.1:6379 is unreachable: its configurations were skipped")
         brokers.remove("redis")
     later = [s for s in args.sections if s >= 2]
+    if later and ("postgres" in dbs or "redis" in brokers):
+        harness.lock = lock_shared_resources(args.lock_wait)
+
+    harness.start_receiver()
+    if 1 in args.sections or 2 in args.sections:
+        print("section 1: plain loop", file=sys.stderr, flush=True)
+        sections["1"] = [plain_loop(harness)]
+
     for db in dbs if later else []:
         if db == "postgres":
             harness.postgres_recreate()
