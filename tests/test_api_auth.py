@@ -48,6 +48,7 @@ ENDPOINTS = [
     ),
     Endpoint("POST", "/api/webhooks/{webhook}/test/", ("view_webhook", "change_webhook"), 201),
     Endpoint("GET", "/api/webhooks/{webhook}/deliveries/", ("view_webhook", "view_delivery"), 200),
+    Endpoint("GET", "/api/webhooks/{webhook}/stats/", ("view_webhook", "view_delivery"), 200),
     Endpoint(
         "POST",
         "/api/webhooks/{webhook}/redeliver-failed/",

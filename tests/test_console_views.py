@@ -714,9 +714,12 @@ def test_deliveries_are_paginated_and_keep_filters(console, hook):
         add_delivery(hook, status=Delivery.Status.FAILED)
     first = console.get(deliveries_url(hook), {"status": "failed"}).content.decode()
     assert len(re.findall(r'data-delivery-row="', first)) == 25
-    assert 'href="?status=failed&amp;page=2"' in first
-    second = console.get(deliveries_url(hook), {"status": "failed", "page": 2}).content.decode()
+    # Newer/older by keyset (no page numbers, no count): the link keeps the filter.
+    older = re.search(r'href="\?status=failed&amp;older=([0-9-]+)" rel="next"', first)
+    assert older, "no Older link keeping the filter"
+    second = console.get(deliveries_url(hook), {"status": "failed", "older": older.group(1)}).content.decode()
     assert len(re.findall(r'data-delivery-row="', second)) == 2
+    assert 'rel="prev">Newer</a>' in second
 
 
 def test_delivery_detail_shows_payload_and_attempts(console, hook):

@@ -438,3 +438,34 @@ class WebhookSettings(models.Model):
     @classmethod
     def load(cls) -> "WebhookSettings":
         return cls.objects.get_or_create(pk=1)[0]
+
+
+class DeliveryStatsHour(models.Model):
+    """One finished hour of one webhook's deliveries, counted once (the Insight charts' rollup).
+
+    Written by selectors.webhooks_insight the first time an hour is read after it is
+    over and none of its deliveries is pending any more: from then on its counts cannot
+    change (a redelivery is a new delivery in the current hour), so the charts and the
+    list's 24-hour figures read at most 168 of these rows per webhook instead of every
+    delivery. Hours still open are counted from the deliveries at each read.
+    """
+
+    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="+")
+    hour = models.DateTimeField(help_text="Start of the hour (UTC) of the deliveries' creation.")
+    succeeded = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    other = models.PositiveIntegerField(default=0, help_text="Cancelled and skipped deliveries.")
+    latency = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Histogram of the finished deliveries' response times: {bucket index: count} "
+        "(selectors.LATENCY_BOUNDS_MS).",
+    )
+
+    class Meta:
+        verbose_name = "delivery statistics (hour)"
+        verbose_name_plural = "delivery statistics (hours)"
+        constraints = [models.UniqueConstraint(fields=["webhook", "hour"], name="wh_stats_hour_unique")]
+
+    def __str__(self):
+        return f"Webhook {self.webhook_id} {self.hour:%Y-%m-%d %H}:00"

@@ -74,6 +74,19 @@ class DeliveryListParams(forms.Form):
         }
 
 
+INSIGHT_PERIOD_LABELS = {"24h": "Last 24 hours", "7d": "Last 7 days"}
+
+
+class WebhookStatsParams(forms.Form):
+    """``period``: 24h (hourly buckets, the default) or 7d (6-hour buckets)."""
+
+    period = forms.ChoiceField(
+        required=False,
+        choices=list(INSIGHT_PERIOD_LABELS.items()),
+        help_text="24h: hourly buckets over the last 24 hours (default); 7d: 6-hour buckets over 7 days.",
+    )
+
+
 def params_clean(form: forms.Form) -> tuple[forms.Form, dict[str, list[str]]]:
     """Validate a params form: (the form, {parameter: [messages]}); no messages when all are valid.
 

@@ -1,21 +1,27 @@
 """Reads: which webhooks get an event, the console's and the API's log queries."""
 
+import math
 import time
-from datetime import timedelta
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from django.core.signals import setting_changed
 from django.db.models import (
+    Case,
+    Count,
     ExpressionWrapper,
     F,
-    Func,
     IntegerField,
     OuterRef,
     Q,
     QuerySet,
     Subquery,
     TextField,
+    Value,
+    When,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Trunc
 from django.utils import timezone
 
 from . import crypto
@@ -254,34 +260,28 @@ def webhook_secrets_readable(webhook: Webhook) -> bool:
 
 
 def webhook_stats_annotate(qs: QuerySet[Webhook]) -> QuerySet[Webhook]:
-    """Add last_delivery_status/_at and the 24-hour succeeded/failed counts.
+    """Add last_delivery_status/_at: one row of the (webhook, -created_at) index each.
 
-    Correlated subqueries per webhook, not a join with GROUP BY: each count reads
-    only the last 24 hours of one webhook through the (webhook, status, -created_at)
-    index, so the cost does not grow with the whole log, the Meta ordering holds and
-    a paginator's COUNT(*) drops the subqueries.
+    Correlated subqueries, so the Meta ordering holds and a paginator's COUNT(*)
+    drops them. The 24-hour figures are not counted here (86,000 rows per webhook
+    in a busy log): webhooks_insight_attach adds them to a page from the hourly rollup.
     """
-    since = timezone.now() - timedelta(hours=24)
     last = Delivery.objects.filter(webhook=OuterRef("pk")).order_by("-created_at", "-id")
-
-    def recent(status: str):
-        rows = Delivery.objects.filter(webhook=OuterRef("pk"), status=status, created_at__gte=since)
-        count = rows.order_by().annotate(n=Func("pk", function="COUNT")).values("n")[:1]
-        return Coalesce(Subquery(count, output_field=IntegerField()), 0)
-
     return qs.annotate(
         last_delivery_status=Subquery(last.values("status")[:1]),
         last_delivery_at=Subquery(last.values("created_at")[:1]),
-        deliveries_24h_succeeded=recent(Delivery.Status.SUCCEEDED),
-        deliveries_24h_failed=recent(Delivery.Status.FAILED),
     )
 
 
 def success_rate(webhook) -> float | None:
-    """Share of finished deliveries of the last 24 h that succeeded (None: none)."""
-    ok = getattr(webhook, "deliveries_24h_succeeded", 0) or 0
-    failed = getattr(webhook, "deliveries_24h_failed", 0) or 0
-    return None if ok + failed == 0 else ok / (ok + failed)
+    """Share of the finished deliveries of the last 24 hours that succeeded (None: none).
+
+    Reads what webhooks_insight_attach gave a page of webhooks; a webhook read on
+    its own gets its figures here.
+    """
+    if not hasattr(webhook, "insight_24h"):
+        webhooks_insight_attach([webhook])
+    return webhook.insight_24h.success_rate
 
 
 def delivery_list(
@@ -346,3 +346,309 @@ def events_filter_test(*, events: list[str], filters: dict, limit: int = 20) -> 
 
 def attempt_list(*, delivery) -> QuerySet[Attempt]:
     return Attempt.objects.filter(delivery=delivery).order_by("number", "id")
+
+
+# The delivery log, by keyset ------------------------------------------------------
+
+
+@dataclass
+class DeliveryPage:
+    """One page of a webhook's delivery log, newest first, and the cursors around it."""
+
+    rows: list
+    newer: str | None  # cursor of the page of newer deliveries (None: this is the newest)
+    older: str | None  # cursor of the page of older deliveries (None: nothing older)
+
+
+def delivery_cursor(delivery) -> str:
+    """A position in the log, (created_at, id), as text for a query string."""
+    moment = delivery.created_at.astimezone(UTC)
+    micros = (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+    return f"{micros}-{delivery.pk}"
+
+
+def _cursor_parse(cursor: str | None):
+    if not cursor or len(cursor) > 60:
+        return None
+    micros, _, pk = cursor.partition("-")
+    if not (micros.isdigit() and pk.isdigit()):
+        return None
+    try:
+        return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(micros)), int(pk)
+    except OverflowError:
+        return None
+
+
+def delivery_page(
+    *, queryset: QuerySet[Delivery], size: int, older: str = "", newer: str = ""
+) -> DeliveryPage:
+    """A page of ``queryset`` (a delivery_list) before ``older`` or after ``newer``.
+
+    Keyset pagination on (created_at, id): each page is one range scan of the
+    (webhook, [status | event_type,] -created_at) indexes, however deep, and no
+    COUNT(*) (page 2,000 of a million-row log costs what page 1 does). A cursor
+    that cannot be read gives the newest page.
+    """
+    after = _cursor_parse(newer)
+    before = None if after else _cursor_parse(older)
+    qs = queryset.order_by("-created_at", "-id")
+    if after:
+        moment, pk = after
+        # The redundant created_at__gte bounds the index scan; the Q decides ties.
+        qs = qs.filter(Q(created_at__gt=moment) | Q(created_at=moment, pk__gt=pk), created_at__gte=moment)
+        rows = list(qs.order_by("created_at", "id")[: size + 1])
+        more_newer = len(rows) > size
+        rows = rows[:size][::-1]
+        return DeliveryPage(
+            rows=rows,
+            newer=delivery_cursor(rows[0]) if rows and more_newer else None,
+            older=delivery_cursor(rows[-1]) if rows else older or None,
+        )
+    if before:
+        moment, pk = before
+        qs = qs.filter(Q(created_at__lt=moment) | Q(created_at=moment, pk__lt=pk), created_at__lte=moment)
+    rows = list(qs[: size + 1])
+    more_older = len(rows) > size
+    rows = rows[:size]
+    return DeliveryPage(
+        rows=rows,
+        newer=delivery_cursor(rows[0]) if rows and before else None,
+        older=delivery_cursor(rows[-1]) if rows and more_older else None,
+    )
+
+
+# Insight: deliveries per hour, success rate, response times ------------------------
+
+# period -> (hours covered, hours per bucket)
+INSIGHT_PERIODS = {"24h": (24, 1), "7d": (168, 6)}
+# An hour is counted for good (DeliveryStatsHour) once it ended this long ago and
+# none of its deliveries is pending: by then every transaction that created one of
+# its deliveries has committed.
+INSIGHT_SETTLE = timedelta(minutes=2)
+# Response-time histogram buckets (ms): bucket i holds [bounds[i], bounds[i + 1]),
+# the last one everything from 60 s. Percentiles are read as the lower bound of the
+# bucket they fall in (at most ~20 % below the exact value).
+LATENCY_BOUNDS_MS = (
+    0, 1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30, 40, 50, 60, 80, 100, 120, 150, 200, 250,
+    300, 400, 500, 600, 800, 1000, 1200, 1500, 2000, 2500, 3000, 4000, 5000, 6000, 8000,
+    10000, 12000, 15000, 20000, 25000, 30000, 40000, 50000, 60000,
+)  # fmt: skip
+_FINISHED = (Delivery.Status.SUCCEEDED, Delivery.Status.FAILED)
+
+
+@dataclass
+class InsightBucket:
+    start: datetime
+    succeeded: int = 0
+    failed: int = 0
+    pending: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.succeeded + self.failed + self.pending
+
+
+@dataclass
+class Insight:
+    """What a webhook's chart shows: deliveries per bucket by outcome, success rate, p50/p95."""
+
+    period: str
+    buckets: list[InsightBucket]
+    latency: Counter = field(default_factory=Counter)  # histogram bucket index -> count
+
+    @property
+    def succeeded(self) -> int:
+        return sum(b.succeeded for b in self.buckets)
+
+    @property
+    def failed(self) -> int:
+        return sum(b.failed for b in self.buckets)
+
+    @property
+    def pending(self) -> int:
+        return sum(b.pending for b in self.buckets)
+
+    @property
+    def success_rate(self) -> float | None:
+        """Share of the finished deliveries that succeeded (None: none finished)."""
+        finished = self.succeeded + self.failed
+        return None if not finished else self.succeeded / finished
+
+    def percentile(self, share: float) -> int | None:
+        total = sum(self.latency.values())
+        if not total:
+            return None
+        rank, seen = max(1, math.ceil(share * total)), 0
+        for index in sorted(self.latency):
+            seen += self.latency[index]
+            if seen >= rank:
+                return LATENCY_BOUNDS_MS[index]
+        return LATENCY_BOUNDS_MS[-1]
+
+    def as_dict(self) -> dict:
+        """The shape of GET /api/webhooks/{id}/stats/."""
+        return {
+            "period": self.period,
+            "buckets": [
+                {"start": b.start, "succeeded": b.succeeded, "failed": b.failed, "pending": b.pending}
+                for b in self.buckets
+            ],
+            "success_rate": self.success_rate,
+            "latency_ms": {"p50": self.percentile(0.5), "p95": self.percentile(0.95)},
+        }
+
+
+def _hour_floor(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def insight_window(period: str, now: datetime) -> tuple[datetime, list[datetime], int]:
+    """(first hour, bucket starts, hours per bucket) of a period ending with the current bucket.
+
+    Buckets are aligned on UTC: hours for 24h, 00/06/12/18 h for 7d; the last one
+    is the bucket now is in, so the window reaches back 23-24 h (or 162-168 h).
+    """
+    hours, step = INSIGHT_PERIODS[period]
+    current = _hour_floor(now)
+    current -= timedelta(hours=current.hour % step)
+    count = hours // step
+    starts = [current - timedelta(hours=step * (count - 1 - i)) for i in range(count)]
+    return starts[0], starts, step
+
+
+def _latency_bucket():
+    whens = [
+        When(last_duration_ms__lt=bound, then=Value(index - 1))
+        for index, bound in enumerate(LATENCY_BOUNDS_MS)
+        if index
+    ]
+    return Case(
+        When(last_duration_ms__isnull=True, then=Value(-1)),
+        When(~Q(status__in=_FINISHED), then=Value(-1)),
+        *whens,
+        default=Value(len(LATENCY_BOUNDS_MS) - 1),
+        output_field=IntegerField(),
+    )
+
+
+def _runs(hours: list[datetime]) -> list[tuple[datetime, datetime]]:
+    """Consecutive hours as [start, end) ranges."""
+    runs: list[list[datetime]] = []
+    for hour in hours:
+        if runs and runs[-1][1] == hour:
+            runs[-1][1] = hour + timedelta(hours=1)
+        else:
+            runs.append([hour, hour + timedelta(hours=1)])
+    return [(a, b) for a, b in runs]
+
+
+def webhooks_insight(*, webhook_ids, period: str = "24h", now: datetime | None = None) -> dict[int, Insight]:
+    """The Insight of several webhooks in at most three queries, whatever their logs' size.
+
+    Finished hours come from DeliveryStatsHour (one row per webhook and hour); the
+    hours still open (the current one, and any with a pending delivery) are counted
+    from the deliveries through the (webhook, created_at) index, and an hour found
+    finished is stored for the next read. The buckets count deliveries by creation
+    time and current status; latency is the last attempt's response time of the
+    finished (succeeded or failed) deliveries.
+    """
+    from .models import DeliveryStatsHour
+
+    ids = list(dict.fromkeys(webhook_ids))
+    now = now or timezone.now()
+    first, starts, step = insight_window(period, now)
+    current = _hour_floor(now)
+    hours = [first + timedelta(hours=i) for i in range(int((current - first) / timedelta(hours=1)) + 1)]
+    cells: dict[tuple[int, datetime], dict] = {}
+    if ids:
+        for row in DeliveryStatsHour.objects.filter(webhook_id__in=ids, hour__gte=first).values(
+            "webhook_id", "hour", "succeeded", "failed", "latency"
+        ):
+            cells[(row["webhook_id"], row["hour"].astimezone(UTC))] = {
+                "succeeded": row["succeeded"],
+                "failed": row["failed"],
+                "pending": 0,
+                "latency": Counter({int(k): v for k, v in (row["latency"] or {}).items()}),
+            }
+    open_ranges = Q()
+    missing: dict[int, list[datetime]] = {}
+    for pk in ids:
+        gaps = [h for h in hours if (pk, h) not in cells]
+        if gaps:
+            missing[pk] = gaps
+            for start, end in _runs(gaps):
+                bound = Q(webhook_id=pk, created_at__gte=start)
+                open_ranges |= bound if end > current else bound & Q(created_at__lt=end)
+    if missing:
+        live: dict[tuple[int, datetime], dict] = {}
+        rows = (
+            Delivery.objects.filter(open_ranges)
+            .annotate(hour=Trunc("created_at", "hour", tzinfo=UTC), latency_bucket=_latency_bucket())
+            .values("webhook_id", "hour", "status", "latency_bucket")
+            .annotate(n=Count("pk"))
+            .order_by()
+        )
+        for row in rows:
+            cell = live.setdefault(
+                (row["webhook_id"], row["hour"].astimezone(UTC)),
+                {"succeeded": 0, "failed": 0, "pending": 0, "other": 0, "latency": Counter()},
+            )
+            status = row["status"]
+            cell[status if status in ("succeeded", "failed", "pending") else "other"] += row["n"]
+            if row["latency_bucket"] >= 0:
+                cell["latency"][row["latency_bucket"]] += row["n"]
+        settled = now - INSIGHT_SETTLE
+        finished_rows = []
+        for pk, gaps in missing.items():
+            for hour in gaps:
+                cell = live.get((pk, hour)) or {
+                    "succeeded": 0, "failed": 0, "pending": 0, "other": 0, "latency": Counter()
+                }  # fmt: skip
+                cells[(pk, hour)] = cell
+                if hour + timedelta(hours=1) <= settled and not cell["pending"]:
+                    finished_rows.append(
+                        DeliveryStatsHour(
+                            webhook_id=pk,
+                            hour=hour,
+                            succeeded=cell["succeeded"],
+                            failed=cell["failed"],
+                            other=cell["other"],
+                            latency={str(k): v for k, v in cell["latency"].items()},
+                        )
+                    )
+        if finished_rows:
+            # Two readers may count the same hour: the same numbers, the first one stays.
+            DeliveryStatsHour.objects.bulk_create(finished_rows, ignore_conflicts=True)
+    result = {}
+    for pk in ids:
+        insight = Insight(period=period, buckets=[InsightBucket(start=s) for s in starts])
+        for hour in hours:
+            cell = cells.get((pk, hour))
+            if not cell:
+                continue
+            bucket = insight.buckets[int((hour - first) / timedelta(hours=step))]
+            bucket.succeeded += cell["succeeded"]
+            bucket.failed += cell["failed"]
+            bucket.pending += cell["pending"]
+            insight.latency.update(cell["latency"])
+        result[pk] = insight
+    return result
+
+
+def webhook_insight(*, webhook, period: str = "24h", now: datetime | None = None) -> Insight:
+    """One webhook's Insight: the console's chart and GET /api/webhooks/{id}/stats/."""
+    pk = getattr(webhook, "pk", webhook)
+    return webhooks_insight(webhook_ids=[pk], period=period, now=now)[pk]
+
+
+def webhooks_insight_attach(webhooks, *, now: datetime | None = None) -> list:
+    """Give each listed webhook its last-24-hours Insight (``insight_24h``) and the figures
+    the lists show (``deliveries_24h_succeeded``/``_failed``), in one go for the page."""
+    webhooks = list(webhooks)
+    insights = webhooks_insight(webhook_ids=[w.pk for w in webhooks], period="24h", now=now)
+    for webhook in webhooks:
+        insight = insights[webhook.pk]
+        webhook.insight_24h = insight
+        webhook.deliveries_24h_succeeded = insight.succeeded
+        webhook.deliveries_24h_failed = insight.failed
+    return webhooks

@@ -24,13 +24,13 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from . import permissions, selectors, services
+from . import charts, permissions, selectors, services
 from .conf import app_settings
 from .events import ALL_EVENTS
 from .exceptions import DeliveryInProgress, WebhookError, WebhookValidationError
 from .forms import DeliveryFilterForm, RedeliverFailedForm, WebhookForm, form_errors_add
 from .models import Delivery, Webhook
-from .params import WebhookListParams, params_clean
+from .params import INSIGHT_PERIOD_LABELS, WebhookListParams, WebhookStatsParams, params_clean
 from .payloads import envelope, render
 from .validators import validate_filters
 
@@ -135,7 +135,7 @@ def webhook_list(request):
     webhooks = selectors.webhook_list(search=search).order_by("name", "id")
     page = Paginator(webhooks, WEBHOOKS_PER_PAGE).get_page(request.GET.get("page"))
     rows = []
-    for webhook in page:
+    for webhook in selectors.webhooks_insight_attach(page.object_list):
         rate = selectors.success_rate(webhook)
         rows.append(
             {
@@ -144,6 +144,7 @@ def webhook_list(request):
                 "success_rate": None if rate is None else round(rate * 100),
                 "finished_24h": webhook.deliveries_24h_succeeded + webhook.deliveries_24h_failed,
                 "secrets_readable": selectors.webhook_secrets_readable(webhook),
+                "sparkline": charts.sparkline(webhook.insight_24h),
             }
         )
     return render_page(
@@ -209,7 +210,25 @@ def webhook_update(request, pk):
             messages.success(request, f"Webhook \u201c{webhook.name}\u201d updated.")
             encryption_key_message(request, webhook)
             return redirect(reverse_list())
-    return render_page(request, "webhooks_app/webhook_form.html", update_context(webhook, form))
+    return render_page(
+        request,
+        "webhooks_app/webhook_form.html",
+        update_context(webhook, form, insight=insight_context(request, webhook)),
+    )
+
+
+def insight_context(request, webhook: Webhook) -> dict | None:
+    """The webhook page's chart (for those who may see its deliveries), ?period=24h|7d."""
+    if not permissions.allowed(request.user, "webhook_deliveries"):
+        return None
+    params, _ = params_clean(WebhookStatsParams(request.GET))
+    period = params.cleaned_data.get("period") or "24h"
+    insight = selectors.webhook_insight(webhook=webhook, period=period)
+    return {
+        "chart": charts.insight_chart(insight),
+        "insight": insight,
+        "periods": list(INSIGHT_PERIOD_LABELS.items()),
+    }
 
 
 @console_view("webhook_delete", methods=("GET", "POST"))
@@ -382,9 +401,16 @@ def webhook_deliveries(request, pk):
     filter_form, errors = params_clean(DeliveryFilterForm(request.GET))
     filters = filter_form.selector_kwargs()
     deliveries = selectors.delivery_list(webhook=webhook, **filters).defer("event__data", "event__context")
-    page = Paginator(deliveries, DELIVERIES_PER_PAGE).get_page(request.GET.get("page"))
+    # Newer/older by keyset: any page of a million-row log costs one index range scan.
+    page = selectors.delivery_page(
+        queryset=deliveries,
+        size=DELIVERIES_PER_PAGE,
+        older=request.GET.get("older", ""),
+        newer=request.GET.get("newer", ""),
+    )
     query = request.GET.copy()
-    query.pop("page", None)
+    for name in ("page", "older", "newer"):
+        query.pop(name, None)
     for name in errors:
         query.pop(name, None)
     return render_page(

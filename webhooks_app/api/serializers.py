@@ -418,6 +418,38 @@ class WebhookSettingsSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         return row.updated_by.get_username() if row.updated_by_id else None
 
 
+class StatsBucketSerializer(serializers.Serializer):
+    start = serializers.DateTimeField(
+        help_text="Start of the bucket (an hour, or 6 hours for 7d; UTC-aligned)."
+    )
+    succeeded = serializers.IntegerField(help_text="Deliveries created in the bucket that succeeded.")
+    failed = serializers.IntegerField(help_text="... that failed for good (retries exhausted).")
+    pending = serializers.IntegerField(help_text="... still being tried (or held while sending is off).")
+
+
+class StatsLatencySerializer(serializers.Serializer):
+    p50 = serializers.IntegerField(
+        allow_null=True,
+        help_text="Median response time (ms) of the last attempt of the finished deliveries, read "
+        "from a histogram (the lower bound of its bucket, at most ~20% below); null when none.",
+    )
+    p95 = serializers.IntegerField(allow_null=True, help_text="95th percentile, likewise.")
+
+
+class WebhookStatsSerializer(serializers.Serializer):
+    """A webhook's deliveries over time: what the console's chart draws."""
+
+    period = serializers.ChoiceField(choices=["24h", "7d"])
+    buckets = StatsBucketSerializer(many=True, help_text="Oldest first; the last one is the current bucket.")
+    success_rate = serializers.FloatField(
+        allow_null=True,
+        min_value=0,
+        max_value=1,
+        help_text="succeeded / (succeeded + failed) over the period; null when none finished.",
+    )
+    latency_ms = StatsLatencySerializer()
+
+
 # Deliveries -------------------------------------------------------------------
 
 

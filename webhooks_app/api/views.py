@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from .. import selectors, services
 from ..events import event_context, registry
 from ..models import Delivery, Event, Webhook
-from ..params import DeliveryListParams, WebhookListParams, params_clean
+from ..params import DeliveryListParams, WebhookListParams, WebhookStatsParams, params_clean
 from . import serializers as s
 from .errors import JSONBodyParser, service_errors
 from .pagination import DeliveryCursorPagination, WebhookPagination
@@ -95,9 +95,10 @@ class WebhookViewSet(WebhooksAPIMixin, viewsets.ModelViewSet):
         "expire_previous_secret": "webhook_secret",
         "send_test": "webhook_send_test",
         "deliveries": "webhook_deliveries",
+        "stats": "webhook_deliveries",
         "redeliver_failed": "deliveries_redeliver_failed",
     }
-    query_forms = {"list": WebhookListParams, "deliveries": DeliveryListParams}
+    query_forms = {"list": WebhookListParams, "deliveries": DeliveryListParams, "stats": WebhookStatsParams}
 
     def get_queryset(self):
         if self.action in ("list", "retrieve"):
@@ -120,6 +121,8 @@ class WebhookViewSet(WebhooksAPIMixin, viewsets.ModelViewSet):
         search = self.query_params_form().cleaned_data["search"]
         queryset = selectors.webhook_list(search=search)
         page = self.paginate_queryset(queryset.select_related("created_by", "updated_by"))
+        # The 24-hour figures of the whole page at once, from the hourly rollup.
+        selectors.webhooks_insight_attach(page)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     @extend_schema(
@@ -244,6 +247,21 @@ class WebhookViewSet(WebhooksAPIMixin, viewsets.ModelViewSet):
         # The list shows no event body: do not join the (possibly large) event rows.
         page = self.paginate_queryset(queryset.select_related(None))
         return self.get_paginated_response(s.DeliverySerializer(page, many=True).data)
+
+    @extend_schema(
+        summary="Deliveries over time, success rate and response times",
+        description="Deliveries per hour (period=24h, the default) or per 6 hours (period=7d) by "
+        "outcome, the success rate and the p50/p95 response time: what the console's chart on "
+        "the webhook's page draws. Buckets are aligned on UTC; the last one is the current one.",
+        parameters=form_parameters(WebhookStatsParams),
+        responses=s.WebhookStatsSerializer,
+    )
+    @action(detail=True, methods=["get"], serializer_class=s.WebhookStatsSerializer)
+    def stats(self, request, pk=None):
+        webhook = self.get_object()
+        period = self.query_params_form().cleaned_data.get("period") or "24h"
+        insight = selectors.webhook_insight(webhook=webhook, period=period)
+        return Response(s.WebhookStatsSerializer(insight.as_dict()).data)
 
     @extend_schema(
         summary="Redeliver failed deliveries",
