@@ -23,6 +23,7 @@
     var list = editor.querySelector("[data-header-list]");
     var add = editor.querySelector("[data-header-add]");
     var max = parseInt(editor.getAttribute("data-max") || "20", 10);
+    var added = 0;
     function count() { return list.querySelectorAll("[data-header-row]").length; }
     function renumber() {
       list.querySelectorAll("[data-header-row]").forEach(function (row, index) {
@@ -36,7 +37,14 @@
     add.addEventListener("click", function () {
       var template = list.querySelector("[data-header-row]");
       var row = template.cloneNode(true);
-      row.querySelectorAll("input").forEach(function (input) { input.value = ""; input.placeholder = input.getAttribute("data-placeholder") || ""; });
+      added += 1;
+      row.querySelectorAll("input").forEach(function (input) {
+        var label = row.querySelector('label[for="' + input.id + '"]');
+        input.id = input.id.replace(/_\d+$/, "") + "_new" + added;
+        if (label) label.setAttribute("for", input.id);
+        input.value = "";
+        input.placeholder = input.getAttribute("data-placeholder") || "";
+      });
       list.appendChild(row);
       renumber();
       row.querySelector("input").focus();
