@@ -36,6 +36,19 @@ def root(db):
     return User.objects.create_superuser("root", "root@example.com", "pw")
 
 
+@pytest.fixture(autouse=True)
+def source_system_events(settings):
+    """Names as the source systems write them, and a system event (issue 10)."""
+    settings.WEBHOOKS = {
+        **settings.WEBHOOKS,
+        "EVENTS": {
+            **settings.WEBHOOKS["EVENTS"],
+            "FEEDBACK_SUBMIT": "WebEngage: feedback submitted.",
+            "app.installed": {"description": "A system event.", "deliverable": False},
+        },
+    }
+
+
 def console_create(user, fields: dict):
     """POST the console's create form; (accepted, {field: [messages]})."""
     client = Client()
@@ -52,6 +65,7 @@ def console_create(user, fields: dict):
         "payload_format": "json",
         "filters": json.dumps(fields["filters"]),
         "enabled": "on",
+        **{k: fields[k] for k in OPTIONAL if k in fields},
     }
     response = client.post(reverse("webhooks_app:webhook-create"), data)
     if response.status_code == 302:
@@ -90,6 +104,7 @@ def admin_create(user, fields: dict):
         "payload_format": "json",
         "filters": json.dumps(fields["filters"]),
         "timeout": "",
+        **{k: fields[k] for k in OPTIONAL if k in fields},
     }
     response = client.post(reverse("admin:webhooks_app_webhook_add"), data)
     if response.status_code == 302:
@@ -99,6 +114,8 @@ def admin_create(user, fields: dict):
 
 
 WAYS_IN = {"console": console_create, "api": api_create, "admin": admin_create}
+# Fields a case may add; each way in posts them as given (issue 10's request options).
+OPTIONAL = ("topic_prefix", "secret_hash_header")
 
 RULES = [
     # (rule, change to VALID, the field blamed, a message every way in shows)
@@ -140,6 +157,24 @@ RULES = [
         "api_key_header",
         "is set by webhooks_app itself",
     ),
+    (
+        "secret hash header the app sets",
+        {"secret_hash_header": "X-Webhook-Signature"},
+        "secret_hash_header",
+        "is set by webhooks_app itself",
+    ),
+    (
+        "topic prefix that cannot go into a header",
+        {"topic_prefix": "acme corp."},
+        "topic_prefix",
+        "A topic prefix is up to 100 letters",
+    ),
+    (
+        "system event",
+        {"events": ["contact.created", "app.installed"]},
+        "events",
+        '"app.installed" is a system event: it is never sent to webhooks.',
+    ),
 ]
 
 
@@ -163,8 +198,13 @@ def test_every_way_in_refuses_with_the_same_message(root, rule, change, field, m
         ({"events": ["contact.created", "*"]}, {"events": ["*"]}),  # "*" wins over single events
         ({"events": ["contact.updated", "contact.created", "contact.updated"]}, {}),  # sorted, once
         ({"filters": {"n": {"$gte": 5}, "$context.source": "api"}}, {}),
+        # a resource's wildcard covers its single types
+        (
+            {"events": ["contact.created", "contact.*", "FEEDBACK_SUBMIT"]},
+            {"events": ["FEEDBACK_SUBMIT", "contact.*"]},
+        ),
     ],
-    ids=["star-wins", "sorted-unique", "operators"],
+    ids=["star-wins", "sorted-unique", "operators", "wildcard-covers"],
 )
 def test_every_way_in_accepts_and_stores_the_same(root, change, stored):
     kept = []
