@@ -7,8 +7,9 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator, MaxValueValidator, MinValueValidator
 from django.db import models
 from django.urls import reverse
+from django.utils import timezone
 
-from .events import ALL_EVENTS
+from .events import ALL_EVENTS, registry, resource_of, resource_wildcard
 from .fields import EncryptedJSONField, EncryptedTextField
 from .signing import MASK_BULLET, mask, secret_generate
 from .validators import (
@@ -251,22 +252,16 @@ class Webhook(models.Model):
 
         A system event (declared ``deliverable=False``) matches nothing: it is never sent.
         """
-        from .events import registry, resource_of, resource_wildcard
-
         events = self.events or []
-        if not registry.is_deliverable(event_type):
-            return False
         return (
             ALL_EVENTS in events
             or event_type in events
             or resource_wildcard(resource_of(event_type)) in events
-        )
+        ) and registry.is_deliverable(event_type)
 
     @property
     def previous_secret_active(self) -> bool:
         """True while the previous secret still signs (a rotation's overlap)."""
-        from django.utils import timezone
-
         return bool(
             self.previous_secret
             and self.previous_secret_expires_at
