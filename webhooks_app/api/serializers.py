@@ -361,8 +361,9 @@ class WebhookSecretSerializer(serializers.ModelSerializer):
     previous_secret_expires_at = serializers.DateTimeField(
         read_only=True,
         allow_null=True,
-        help_text="After a rotation the previous secret also signs until then (24 hours), "
-        "so receivers can switch without dropping requests.",
+        help_text="After a rotation the previous secret also signs until then "
+        "(WEBHOOKS['SECRET_ROTATION_OVERLAP_HOURS'], default 24), so receivers can switch without "
+        "dropping requests; null when no overlap runs.",
     )
 
     encryption_key = serializers.CharField(

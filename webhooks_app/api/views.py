@@ -165,8 +165,10 @@ class WebhookViewSet(WebhooksAPIMixin, viewsets.ModelViewSet):
 
     @extend_schema(
         summary="Rotate the signing secret",
-        description="A new secret signs from now on; the previous one also signs for 24 hours "
-        "(previous_secret_expires_at) so receivers can switch without losing requests.",
+        description="A new secret signs from now on; the previous one also signs until "
+        "previous_secret_expires_at (WEBHOOKS['SECRET_ROTATION_OVERLAP_HOURS'], default 24), in both "
+        "webhook-signature and X-Webhook-Signature, so receivers can switch without losing requests; "
+        "POST .../expire-previous-secret/ ends the overlap early.",
         request=None,
         responses=s.WebhookSecretSerializer,
     )
