@@ -330,7 +330,12 @@ def webhook_rotate_secret(request, pk):
             else "A new signing secret was generated; the previous one no longer signs.",
         )
         return redirect(webhook.get_absolute_url())
-    return render_page(request, "webhooks_app/webhook_confirm_rotate.html", {"webhook": webhook})
+    hours = services.secret_overlap().total_seconds() / 3600
+    return render_page(
+        request,
+        "webhooks_app/webhook_confirm_rotate.html",
+        {"webhook": webhook, "overlap_hours": f"{hours:g}"},
+    )
 
 
 @console_view("webhook_secret", methods=("POST",))
