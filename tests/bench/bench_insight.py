@@ -3,8 +3,8 @@
 Creates a PostgreSQL database of its own (webhooks_insight_bench on 127.0.0.1:5432,
 user postgres; dropped at the end unless --keep), fills it with deliveries in a few
 INSERT ... SELECT generate_series statements (default: 2 busy webhooks x 500,000
-deliveries, one per second each, so ~86,400 per webhook in the last 24 hours, plus
-idle webhooks), and prints the timings of what Insight touches:
+deliveries, one per second each, so ~86,400 per webhook in the last 24 hours;
+--idle adds webhooks without deliveries), and prints the timings of what Insight touches:
 
 - one webhook's stats (selectors.webhook_insight, 24h and 7d), cold (the hourly
   rollup still empty) and warm;
@@ -145,7 +145,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--per-webhook", type=int, default=500_000, help="deliveries per busy webhook")
     parser.add_argument("--busy", type=int, default=2, help="webhooks with deliveries")
-    parser.add_argument("--idle", type=int, default=20, help="webhooks without deliveries")
+    parser.add_argument("--idle", type=int, default=0, help="webhooks without deliveries")
     parser.add_argument("--repeat", type=int, default=10, help="runs of each warm measurement")
     parser.add_argument("--keep", action="store_true", help=f"keep the {DB} database")
     parser.add_argument("--reuse", action="store_true", help="measure a database kept by --keep")
@@ -177,6 +177,12 @@ def main(argv=None) -> int:
             DeliveryStatsHour.objects.all().delete()
             get_user_model().objects.filter(username="bench").delete()
             webhooks = list(Webhook.objects.filter(name__startswith="Busy").order_by("name"))
+            idle = Webhook.objects.filter(name__startswith="Idle").order_by("name")
+            Webhook.objects.filter(pk__in=list(idle.values_list("pk", flat=True)[args.idle :])).delete()
+            for i in range(idle.count(), args.idle):
+                Webhook.objects.create(
+                    name=f"Idle {i:02}", url=f"https://idle{i}.example.com/hook", events=["*"]
+                )
         else:
             webhooks = fill(per_webhook=args.per_webhook, busy=args.busy, idle=args.idle)
         total = Delivery.objects.count()
@@ -220,7 +226,9 @@ def main(argv=None) -> int:
             timed(lambda: client.get(f"/settings/webhooks/{hook.pk}/"), args.repeat),
         )
 
-        print(f"\nWebhook list ({args.busy + args.idle} webhooks; whole requests)")
+        from webhooks_app.models import Webhook
+
+        print(f"\nWebhook list ({Webhook.objects.count()} webhooks; whole requests)")
         DeliveryStatsHour.objects.exclude(webhook=hook).delete()
         show(
             "console list, cold for the other webhooks' hours",
