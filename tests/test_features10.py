@@ -348,3 +348,18 @@ def test_a_model_transition_is_an_event(settings, make_webhook, receiver):
     requests = receiver.wait_for(2)
     assert [r.headers["X-Webhook-Event"] for r in requests] == ["contact.opted_in"] * 2
     assert sorted(json.loads(r.body)["data"]["name"] for r in requests) == ["Ann", "Bo"]
+
+
+def test_a_webhook_whose_headers_cannot_be_decrypted_still_lists(admin_api, make_webhook, settings):
+    from cryptography.fernet import Fernet
+    from django.test import override_settings
+
+    make_webhook(PUBLIC_URL, name="Fine", events=["contact.created"], headers={"X-Tenant": "tenant-1234"})
+    with override_settings(WEBHOOKS={**settings.WEBHOOKS, "ENCRYPTION_KEYS": [Fernet.generate_key()]}):
+        broken = make_webhook(PUBLIC_URL, name="Broken", events=["contact.created"], headers={"X-T": "lost"})
+
+    response = admin_api.get("/api/webhooks/")
+    assert response.status_code == 200
+    headers = {w["name"]: w["headers"] for w in response.json()["results"]}
+    assert headers == {"Broken": {"": "(cannot be decrypted)"}, "Fine": {"X-Tenant": "\u2022" * 8 + "1234"}}
+    assert admin_api.get(f"/api/webhooks/{broken.pk}/").json()["headers"] == {"": "(cannot be decrypted)"}
