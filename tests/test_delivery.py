@@ -207,7 +207,10 @@ def test_after_a_secret_rotation_old_and_new_secrets_both_verify(webhook, receiv
     request.verify(old)
     request.verify(new)
     # X-Webhook-Signature carries both too, the new one first (issue 10).
-    assert request.headers["X-Webhook-Signature"] == f"{hex_hmac(new, request.body)},{hex_hmac(old, request.body)}"
+    assert (
+        request.headers["X-Webhook-Signature"]
+        == f"{hex_hmac(new, request.body)},{hex_hmac(old, request.body)}"
+    )
 
 
 def test_the_previous_secret_stops_signing_when_it_expires(webhook, receiver):
