@@ -92,6 +92,15 @@ def test_finished_hours_are_counted_once_then_read_from_the_rollup(known):
     assert [b.succeeded for b in again.buckets] == [b.succeeded for b in first.buckets]
 
 
+def test_rollup_rows_no_period_reaches_are_deleted(public_webhook):
+    from webhooks_app.models import DeliveryStatsHour as Hour
+
+    Hour.objects.create(webhook=public_webhook, hour=datetime.now(UTC) - timedelta(days=9))
+    selectors.webhook_insight(webhook=public_webhook)
+    assert not Hour.objects.filter(hour__lt=datetime.now(UTC) - timedelta(days=8)).exists()
+    assert Hour.objects.filter(webhook=public_webhook).count() == 23
+
+
 def test_an_hour_with_a_pending_delivery_stays_open(public_webhook):
     pending = delivery(public_webhook, P, age=timedelta(hours=5))
     selectors.webhook_insight(webhook=public_webhook)

@@ -438,6 +438,8 @@ INSIGHT_PERIODS = {"24h": (24, 1), "7d": (168, 6)}
 # none of its deliveries is pending: by then every transaction that created one of
 # its deliveries has committed.
 INSIGHT_SETTLE = timedelta(minutes=2)
+# Rollup rows older than this are deleted (the longest period is 7 days).
+INSIGHT_KEEP = timedelta(days=8)
 # Response-time histogram buckets (ms): bucket i holds [bounds[i], bounds[i + 1]),
 # the last one everything from 60 s. Percentiles are read as the lower bound of the
 # bucket they fall in (at most ~20 % below the exact value).
@@ -648,6 +650,11 @@ def webhooks_insight(
         if finished_rows:
             # Two readers may count the same hour: the same numbers, the first one stays.
             DeliveryStatsHour.objects.bulk_create(finished_rows, ignore_conflicts=True)
+            # Hours no period reaches any more go (about once an hour per webhook),
+            # so the rollup stays at ~200 rows per webhook whatever the retention.
+            DeliveryStatsHour.objects.filter(
+                webhook_id__in={row.webhook_id for row in finished_rows}, hour__lt=now - INSIGHT_KEEP
+            ).delete()
     result = {}
     for pk in ids:
         insight = Insight(period=period, buckets=[InsightBucket(start=s) for s in starts])
