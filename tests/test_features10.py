@@ -363,3 +363,38 @@ def test_a_webhook_whose_headers_cannot_be_decrypted_still_lists(admin_api, make
     headers = {w["name"]: w["headers"] for w in response.json()["results"]}
     assert headers == {"Broken": {"": "(cannot be decrypted)"}, "Fine": {"X-Tenant": "\u2022" * 8 + "1234"}}
     assert admin_api.get(f"/api/webhooks/{broken.pk}/").json()["headers"] == {"": "(cannot be decrypted)"}
+
+
+def test_a_field_change_event_takes_the_source_systems_spelling(settings, make_webhook, receiver):
+    """Voyado's contact.acceptsEmail.changed from the model field accepts_email."""
+    from config.contacts.models import Contact
+
+    settings.WEBHOOKS = {
+        **settings.WEBHOOKS,
+        "MODELS": {
+            "contacts.Contact": {
+                "resource": "contact",
+                "actions": [],
+                "fields": {"accepts_email": "acceptsEmail"},
+            }
+        },
+    }
+    make_webhook(receiver.url, events=["contact.acceptsEmail.changed"])
+    with committed():
+        contact = Contact.objects.create(name="Ann")  # a create is not a change
+    with committed():
+        contact.accepts_email = True
+        contact.save()
+    [request] = receiver.wait_for(1)
+    assert request.headers["X-Webhook-Event"] == "contact.acceptsEmail.changed"
+    assert json.loads(request.body)["data"]["changes"] == {"accepts_email": {"old": False, "new": True}}
+
+
+def test_a_field_alias_that_is_not_a_name_part_is_a_check_error(settings):
+    from webhooks_app.checks import check_settings
+
+    settings.WEBHOOKS = {
+        **settings.WEBHOOKS,
+        "MODELS": {"contacts.Contact": {"resource": "contact", "fields": {"accepts_email": "accepts email"}}},
+    }
+    assert "webhooks_app.E014" in [e.id for e in check_settings()]

@@ -141,6 +141,16 @@ def _check_models(models):
                         id="webhooks_app.E006",
                     )
                 )
+        fields = spec.get("fields", ())
+        for fname, part in fields.items() if isinstance(fields, dict) else ():
+            if not isinstance(part, str) or not EVENT_NAME_RE.match(f"x.{part}.changed") or "." in part:
+                errors.append(
+                    Error(
+                        f"WEBHOOKS['MODELS'][{label!r}]['fields'][{fname!r}] is not a valid event name part.",
+                        hint="Letters, digits, '_' or '-', e.g. 'acceptsEmail' for contact.acceptsEmail.changed.",
+                        id="webhooks_app.E014",
+                    )
+                )
         serializer = spec.get("serializer")
         if isinstance(serializer, str):
             try:

@@ -88,6 +88,9 @@ class ModelWatch:
     fields: tuple[str, ...]
     serializer: object = None
     attnames: dict = field(default_factory=dict)
+    # The name part of each field's change event: {"accepts_email": "acceptsEmail"} makes
+    # "contact.acceptsEmail.changed" (Voyado's spelling); the field's own name by default.
+    field_events: dict = field(default_factory=dict)
     # State changes beyond created/updated/deleted: {action: (field, value)}, e.g.
     # {"published": ("status", "published")} emits "<resource>.published" when a
     # save makes the field equal the value (a create with that value included).
@@ -97,6 +100,18 @@ class ModelWatch:
         if self.serializer is not None:
             return self.serializer(instance)
         return model_data(instance)
+
+
+def field_event_parts(fields) -> dict[str, str]:
+    """{model field: name part of its change event} from MODELS' ``fields``.
+
+    ``fields`` is a list of field names (``contact.accepts_email.changed``) or a dict of
+    field name -> the part the event name uses (``{"accepts_email": "acceptsEmail"}``
+    gives ``contact.acceptsEmail.changed``, as Voyado writes it).
+    """
+    if isinstance(fields, dict):
+        return {str(f): str(part or f) for f, part in fields.items()}
+    return {str(f): str(f) for f in fields or ()}
 
 
 def model_data(instance) -> dict:
@@ -188,8 +203,8 @@ class Registry:
             for action in [*spec.get("actions", MODEL_ACTIONS), *spec.get("transitions", {})]:
                 name = f"{resource}.{action}"
                 types[name] = EventType(name, f"A {verbose} was {action}.")
-            for fname in spec.get("fields", ()):
-                name = f"{resource}.{fname}.changed"
+            for fname, part in field_event_parts(spec.get("fields", ())).items():
+                name = f"{resource}.{part}.changed"
                 types[name] = EventType(name, f"The {fname} field of an existing {verbose} changed.")
         events = app_settings.EVENTS or {}
         if isinstance(events, list | tuple):
@@ -228,6 +243,7 @@ class Registry:
                 resource=spec.get("resource") or model._meta.model_name,
                 actions=tuple(spec.get("actions", MODEL_ACTIONS)),
                 fields=fields,
+                field_events=field_event_parts(spec.get("fields", ())),
                 serializer=serializer,
                 attnames={f: model._meta.get_field(f).attname for f in snapshot},
                 transitions=transitions,

@@ -71,7 +71,8 @@ def emit_on_save(sender, instance, created, raw=False, update_fields=None, **kwa
                 continue
             payload = dict(data if data is not None else watch.serialize(instance))
             payload["changes"] = {fname: {"old": old, "new": new}}
-            event_emit(event_type=f"{watch.resource}.{fname}.changed", data=payload)
+            part = watch.field_events.get(fname, fname)
+            event_emit(event_type=f"{watch.resource}.{part}.changed", data=payload)
     if watch.transitions:
         _emit_transitions(watch, instance, created=created, update_fields=update_fields, data=data)
     if watch.attnames:
