@@ -148,3 +148,13 @@ def test_patch_a_contacts_webhook_url(admin_api, token_client_for, make_api_user
     reader = token_client_for(make_api_user("contacts.view_contact"))
     assert reader.get(url).status_code == 200
     assert reader.patch(url, {"webhook_url": ""}, format="json").status_code == 403
+
+
+def test_a_test_event_of_a_recipient_webhook_says_it_was_skipped(admin_client, recipient_webhook):
+    from django.urls import reverse
+
+    response = admin_client.post(
+        reverse("webhooks_app:webhook-test", args=[recipient_webhook.pk]), follow=True
+    )
+    assert "Test event skipped: The event has no recipient URL." in response.content.decode()
+    assert Delivery.objects.get().status == Delivery.Status.SKIPPED

@@ -266,6 +266,9 @@ def test_outcome(delivery: Delivery) -> tuple[int, str]:
     took = f" in {delivery.last_duration_ms} ms" if delivery.last_duration_ms is not None else ""
     if delivery.status == Delivery.Status.SUCCEEDED:
         return messages.SUCCESS, f"Test event delivered: the receiver answered {code}{took}."
+    if delivery.status == Delivery.Status.SKIPPED:
+        # A recipient webhook's test event has no recipient of its own to send to.
+        return messages.WARNING, f"Test event skipped: {delivery.last_error}"
     problem = code or delivery.last_error or "no answer"
     if delivery.status == Delivery.Status.FAILED:
         return messages.ERROR, f"Test event failed: {problem}."
