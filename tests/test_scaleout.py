@@ -111,7 +111,6 @@ def test_three_clusters_one_killed_midway_deliver_every_event(qcluster, make_web
     receiver.wait_for(len(expected) // 3, timeout=60)
     victim = clusters[0]
     victim.kill()
-    killed_wall = time.time()
     received_at_kill = len(receiver.requests)
     assert pending() > 0, "the kill came after the run"
 
@@ -137,17 +136,17 @@ def test_three_clusters_one_killed_midway_deliver_every_event(qcluster, make_web
     assert set(received) == expected, "a delivery was lost"
 
     # Every Attempt row accounted for: one successful Attempt per delivery; any other
-    # is a timeout or connection error of this loaded machine (the receiver shares
-    # the test process), retried, and followed by that success.
+    # is a timeout or a connection error or cut (the receiver shares this busy test
+    # process), retried, and followed by that success.
     ok = Attempt.objects.filter(response_status=200, error_class="")
     assert ok.count() == len(expected)
     assert ok.values("delivery").distinct().count() == len(expected)
     others = Attempt.objects.exclude(pk__in=ok.values("pk"))
     errors = Counter(others.values_list("error_class", flat=True))
-    detail = list(others.values("delivery_id", "number", "created_at", "duration_ms", "error_message"))
-    assert set(errors) <= {"timeout", "connection"}, (errors, detail, killed_wall, problems(clusters[0]))
-    # A request that timed out while reading may have reached the receiver.
-    reached = others.exclude(error_message__icontains="connect").count()
+    detail = list(others.values("error_class", "error_message")[:5])
+    assert set(errors) <= {"timeout", "connection", "interrupted"}, (errors, detail, problems(clusters[0]))
+    # A request that failed after connecting may have reached the receiver.
+    reached = others.exclude(error_message__startswith="Timed out while connecting").count()
 
     # Duplicates: besides those, only requests of the killed worker that reached
     # the receiver before their attempt was recorded (in flight, or answered and
@@ -165,11 +164,15 @@ def test_three_clusters_one_killed_midway_deliver_every_event(qcluster, make_web
     bound = WORKERS * per_worker
     assert from_kill <= bound, (duplicates, reached, bound)
     # The killed worker counted its attempts before sending and recorded none of
-    # what it held: the only attempts without a row. It held at most (1 + PREFETCH)
-    # rounds of CONCURRENCY.
+    # what it held: the only attempts without a row. In flight and waiting for a
+    # slot together it held at most (1 + PREFETCH) rounds of CONCURRENCY, besides
+    # the answered ones not yet written (counted above).
     counted = Delivery.objects.aggregate(n=Sum("attempt_count"))["n"]
     lost = counted - Attempt.objects.count()
-    assert from_kill <= lost <= WORKERS * 4 * app_settings.CONCURRENCY, (lost, from_kill)
+    held = 4 * app_settings.CONCURRENCY + 2 * (
+        app_settings.CONCURRENCY + app_settings.DESTINATION_CONCURRENCY
+    )
+    assert from_kill <= lost <= WORKERS * held, (lost, from_kill)
     print(
         f"\n{broker}: {len(expected)} deliveries by {CLUSTERS} clusters x {WORKERS} worker in {seconds:.1f} s "
         f"({len(expected) / seconds:.0f}/s); killed after {received_at_kill} received; "
