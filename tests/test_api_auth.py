@@ -42,6 +42,12 @@ ENDPOINTS = [
     Endpoint("POST", "/api/webhooks/{webhook}/rotate-secret/", ("view_webhook", "change_webhook"), 200),
     Endpoint(
         "POST",
+        "/api/webhooks/{webhook}/expire-previous-secret/",
+        ("view_webhook", "change_webhook"),
+        200,
+    ),
+    Endpoint(
+        "POST",
         "/api/webhooks/{webhook}/rotate-encryption-key/",
         ("view_webhook", "change_webhook"),
         200,
