@@ -75,6 +75,7 @@ def test_the_default_serializer_of_a_contact():
         "accepts_email": False,
         "accepts_sms": False,
         "accepts_postal": True,
+        "webhook_url": "",
         "created_at": data["created_at"],
         "updated_at": data["updated_at"],
     }
