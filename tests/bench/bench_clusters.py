@@ -116,8 +116,30 @@ class Postgres:
         keys = ("commits", "rollbacks", "inserted", "updated", "deleted", "returned", "fetched", "lsn")
         return dict(zip(keys, row, strict=True))
 
-    def wal(self, start_lsn: str, end_lsn: str) -> tuple[int, int]:
+    SLOT = "webhooks_clusters_bench"
+
+    def wal_hold(self) -> None:
+        """Keep the WAL from now on until wal_release() (a physical replication slot):
+        a checkpoint of the busy server would otherwise recycle it before it is read."""
+        self.wal_release()
+        self.conn.execute("SELECT pg_create_physical_replication_slot(%s, true)", [self.SLOT])
+
+    def wal_release(self) -> None:
+        self.conn.execute(
+            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s",
+            [self.SLOT],
+        )
+
+    def wal(self, start_lsn: str, end_lsn: str) -> tuple[int | None, int]:
         """(bytes of this database's records and their commit records, bytes of the whole server)."""
+        server = self.scalar("SELECT pg_wal_lsn_diff(%s, %s)::bigint", [end_lsn, start_lsn])
+        try:
+            return self._wal(start_lsn, end_lsn)[0], server
+        except Exception as exc:  # noqa: BLE001 - the figure is left out, the run goes on
+            say(f"    WAL records unreadable ({exc}); only the server's WAL is reported")
+            return None, server
+
+    def _wal(self, start_lsn: str, end_lsn: str) -> tuple[int, int]:
         pattern = f"%/{self.oid}/%"
         row = self.conn.execute(
             "WITH r AS (SELECT xid, record_length, block_ref FROM pg_get_wal_records_info(%s, %s)), "
@@ -194,7 +216,7 @@ def database_work(pg: Postgres, before: dict, after: dict, cpu: float, n: int) -
         "inserted_per": d["inserted"] / n,
         "updated_per": d["updated"] / n,
         "deleted_per": d["deleted"] / n,
-        "wal_per": ours / n,
+        "wal_per": ours / n if ours is not None else None,
         "server_wal_per": server / n,
         "pg_cpu_s": cpu,
         "per_pg_cpu_s": n / cpu if cpu > 0 else None,
@@ -267,6 +289,7 @@ def one_run(harness: ClustersHarness, pg: Postgres, broker: str, layout: str, n:
     say(f"  {broker} ({layout}) {LAYOUTS[layout]}: queueing {n} deliveries")
     child = [sys.executable, "-m", "tests.bench.bench_clusters", "--endpoint", endpoint, "--queue"]
     subprocess.run([*child, "0"], cwd=ROOT, env=env, check=True, timeout=600)  # empty tables
+    pg.wal_hold()
     before = pg.counters()
     pg.cpu_start()
     subprocess.run([*child, str(n)], cwd=ROOT, env=env, check=True, timeout=600 + n * 0.2)
@@ -274,6 +297,7 @@ def one_run(harness: ClustersHarness, pg: Postgres, broker: str, layout: str, n:
     time.sleep(1.5)  # pg_stat_database is flushed by each backend at most once a second
     queued = pg.counters()
     emit = database_work(pg, before, queued, cpu, n)
+    pg.wal_hold()
     pending = pg.scalar("SELECT count(*) FROM webhooks_app_delivery WHERE status = 'pending'")
     if pending != n:
         raise RuntimeError(f"{pending} deliveries queued, expected {n}")
@@ -311,6 +335,7 @@ def one_run(harness: ClustersHarness, pg: Postgres, broker: str, layout: str, n:
     time.sleep(1.5)
     after = pg.counters()
     drain = database_work(pg, queued, after, cpu, n)
+    pg.wal_release()
     delivered = stats.get("delivered", 0)
     row = {
         "broker": broker,
@@ -376,7 +401,7 @@ def render(results: dict) -> str:
             out.append(
                 f"{row['run']:<4} {row['broker']:<7} {phase:<18} {work['xacts_per']:>6.2f} {work['rows_per']:>6.2f} "
                 f"{work['inserted_per']:>5.2f} {work['updated_per']:>5.2f} {work['deleted_per']:>5.2f} "
-                f"{work['wal_per']:>7,.0f} {'(' + format(work['server_wal_per'], ',.0f') + ')':>9} "
+                f"{fmt(work['wal_per'], ',.0f'):>7} {'(' + format(work['server_wal_per'], ',.0f') + ')':>9} "
                 f"{work['pg_cpu_s']:>8.2f} {fmt(work['per_pg_cpu_s'], ',.0f'):>14}"
             )
     return "\n".join(out)
@@ -437,6 +462,7 @@ def main(argv=None) -> int:
     finally:
         if pg is not None:
             with contextlib.suppress(Exception):
+                pg.wal_release()
                 pg.conn.close()
         harness.close()
     derive(results["rows"])
