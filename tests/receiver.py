@@ -56,7 +56,7 @@ class Receiver:
             # delayed ACK, adding 40 ms to every request on a kept-alive connection.
             disable_nagle_algorithm = True
 
-            def do_POST(self):  # noqa: N802
+            def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
                 with receiver._lock:

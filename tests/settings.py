@@ -10,8 +10,8 @@ import os
 
 os.environ.setdefault("DATABASE_URL", os.environ.get("TEST_DATABASE_URL", "sqlite:///.test-main.sqlite3"))
 
-from config.settings import *  # noqa: E402,F403
-from config.settings import BASE_DIR, DATABASES, Q_CLUSTER, WEBHOOKS  # noqa: E402
+from config.settings import *  # noqa: F403
+from config.settings import BASE_DIR, DATABASES, Q_CLUSTER, WEBHOOKS
 
 _db = DATABASES["default"]
 if _db["ENGINE"].endswith("sqlite3"):

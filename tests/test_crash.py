@@ -16,7 +16,7 @@ from django.db import connection
 
 from tests.conftest import IN_CI, require_service
 from tests.receiver import Reply
-from tests.test_faults import emit_one, settle, start_cluster  # noqa: F401 - start_cluster is a fixture
+from tests.test_faults import emit_one, settle
 from webhooks_app.conf import app_settings
 from webhooks_app.models import Attempt, Delivery
 
@@ -38,7 +38,7 @@ def broker_kwargs(broker: str) -> dict:
 
 @pytest.mark.parametrize("broker", ["orm", pytest.param("redis", marks=pytest.mark.redis)])
 def test_a_cluster_killed_mid_batch_then_restarted_delivers_everything(
-    start_cluster,  # noqa: F811
+    start_cluster,
     make_webhook,
     receiver,
     broker,
@@ -98,7 +98,7 @@ def other_sessions() -> int:
 
 @pytest.mark.postgres
 def test_postgresql_restarted_during_a_run_loses_no_event(
-    start_cluster,  # noqa: F811
+    start_cluster,
     make_webhook,
     receiver,
 ):

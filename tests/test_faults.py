@@ -333,7 +333,7 @@ def test_429_with_retry_after_waits_at_least_that_long(start_cluster, make_webho
     (delivery,) = settle([Delivery.objects.get(event=event).pk], cluster=cluster)
 
     assert delivery.status == Delivery.Status.SUCCEEDED
-    first, second = attempts(delivery)
+    first, _second = attempts(delivery)
     assert (first.response_status, first.error_class) == (429, "http_status")
     assert first.error_message == "HTTP 429 Too Many Requests"
     assert first.response_headers["Retry-After"] == "3"

@@ -1,5 +1,6 @@
 """Insight: deliveries per bucket by outcome, success rate and p50/p95, from the rollup; the keyset log."""
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -65,7 +66,7 @@ def test_api_stats_7d_has_6_hour_buckets(admin_api, known):
     body = admin_api.get(f"/api/webhooks/{known.pk}/stats/", {"period": "7d"}).json()
     assert body["period"] == "7d" and len(body["buckets"]) == 28
     starts = [datetime.fromisoformat(b["start"]) for b in body["buckets"]]
-    assert all(b - a == timedelta(hours=6) for a, b in zip(starts, starts[1:], strict=False))
+    assert all(b - a == timedelta(hours=6) for a, b in itertools.pairwise(starts))
     assert all(s.hour % 6 == 0 for s in starts)
     assert sum(b["failed"] for b in body["buckets"]) == 2
     assert sum(b["succeeded"] for b in body["buckets"]) == 5

@@ -449,7 +449,7 @@ def test_a_saved_model_reaches_a_receiver_signed(hostsite):
         assert request.headers["X-Webhook-Event"] == "order.created"
         assert request.headers["User-Agent"] == f"webhooks_app/{webhooks_app.__version__}"
         # A wrong secret does not verify: the check above means something.
-        with pytest.raises(Exception, match="(?i)signature"):
+        with pytest.raises(Exception, match=r"(?i)signature"):
             StandardWebhook("whsec_" + "A" * 32).verify(request.body, request.headers)
     finally:
         receiver.stop()

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from tests.receiver import Receiver, Reply
-from tests.test_faults import settle, start_cluster  # noqa: F401 - start_cluster is a fixture
+from tests.test_faults import settle
 from webhooks_app import emit, services
 from webhooks_app.models import Delivery
 
@@ -133,7 +133,7 @@ def test_only_this_webhooks_failures_are_recovered(make_webhook, receiver):
 
 
 @pytest.mark.cluster
-def test_recover_through_a_real_cluster(start_cluster, webhook, receiver):  # noqa: F811
+def test_recover_through_a_real_cluster(start_cluster, webhook, receiver):
     start_cluster(overrides={"RETRY_SCHEDULE": [], "AUTO_DISABLE_FAILURES": None})
     receiver.default = Reply(500)
     since = timezone.now()

@@ -110,7 +110,7 @@ def test_every_process_of_the_demo_stops_within_seconds(tmp_path, how):
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # a job of its own, as in a terminal
-            preexec_fn=ignore_sigint if "non-interactive" in how else None,  # noqa: PLW1509
+            preexec_fn=ignore_sigint if "non-interactive" in how else None,
         )
     started: set[int] = set()
     try:

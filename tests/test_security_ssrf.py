@@ -499,7 +499,7 @@ def test_https_to_a_checked_name_verifies_the_certificate_of_the_name(
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def do_POST(self):  # noqa: N802
+        def do_POST(self):
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
             seen["host"].append(self.headers["Host"])
             self.send_response(200)

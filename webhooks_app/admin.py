@@ -253,5 +253,5 @@ class AttemptAdmin(ReadOnlyAdmin):
     ]
     list_filter = ["error_class"]
     list_select_related = ["delivery"]
-    list_defer = ATTEMPT_HEAVY_FIELDS + ("error_message",)
+    list_defer = (*ATTEMPT_HEAVY_FIELDS, "error_message")
     raw_id_fields = ["delivery"]

@@ -12,7 +12,7 @@ def make_handler(secret: str | None, out=sys.stdout):
     verifier = StandardWebhook(secret) if secret else None
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 - http.server naming
+        def do_POST(self):
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             verdict = "unsigned check skipped"
             if verifier is not None:

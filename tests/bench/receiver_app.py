@@ -30,14 +30,14 @@ HANG_SECONDS = 10.0
 
 class Counter:
     __slots__ = (
-        "requests",
-        "first",
-        "ok",
         "duplicates",
         "failures",
+        "first",
         "first_at",
         "last_at",
         "last_new_at",
+        "ok",
+        "requests",
     )
 
     def __init__(self):

@@ -32,7 +32,7 @@ def retention_purge_slice() -> dict:
         options = {"cluster": app_settings.Q_CLUSTER_NAME} if app_settings.Q_CLUSTER_NAME else {}
         try:
             async_task(PURGE_TASK, task_name="webhooks-purge-continued", q_options=options)
-        except Exception:  # noqa: BLE001 - the next scheduled purge goes on from here
+        except Exception:
             logger.exception("Could not enqueue the rest of the purge; the next scheduled run continues")
     return counts
 

@@ -28,7 +28,7 @@ class Command(BaseCommand):
             )
         from rest_framework.authtoken.models import Token
 
-        User = get_user_model()  # noqa: N806 - Django's idiom for the user model
+        User = get_user_model()
         try:
             user = User.objects.get_by_natural_key(username)
         except User.DoesNotExist:

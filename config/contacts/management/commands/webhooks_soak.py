@@ -82,7 +82,7 @@ class Receiver:
             protocol_version = "HTTP/1.1"
             disable_nagle_algorithm = True
 
-            def do_POST(self):  # noqa: N802
+            def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 verdict = receiver.answer(self.path, dict(self.headers.items()), body)
                 if verdict == "close":
