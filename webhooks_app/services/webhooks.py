@@ -167,12 +167,17 @@ def webhook_disable(*, webhook: Webhook, reason: str) -> None:
 
 
 def _staff_notify_disabled(*, webhook: Webhook, reason: str) -> None:
-    recipients = list(
-        get_user_model()
-        .objects.filter(is_staff=True, is_active=True)
-        .exclude(email="")
-        .values_list("email", flat=True)
-    )
+    # The host's user model may be built on AbstractBaseUser: ask it for its e-mail
+    # field and look for is_staff / is_active only where they exist.
+    user_model = get_user_model()
+    email = user_model.get_email_field_name()
+    names = {f.name for f in user_model._meta.get_fields()}
+    if email not in names or "is_staff" not in names:
+        return
+    users = user_model.objects.filter(is_staff=True)
+    if "is_active" in names:
+        users = users.filter(is_active=True)
+    recipients = list(users.exclude(**{email: ""}).values_list(email, flat=True))
     if not recipients:
         return
     try:
