@@ -4,11 +4,13 @@ The templates draw plain SVG from these dicts: no script, no chart library, and
 each chart carries its text alternative (a summary and a table).
 """
 
-from django.utils import timezone
+from django.utils import dateformat, timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from .selectors import Insight
 
-SERIES = (("succeeded", "Succeeded"), ("failed", "Failed"), ("pending", "Pending"))
+SERIES = (("succeeded", _("Succeeded")), ("failed", _("Failed")), ("pending", _("Pending")))
 
 
 def _nice_max(value: int) -> int:
@@ -37,20 +39,32 @@ def _stack(bucket, *, x: float, width: float, base: float, scale: float) -> list
 
 def _label(bucket_start, period: str) -> str:
     local = timezone.localtime(bucket_start)
-    return local.strftime("%H:%M") if period == "24h" else local.strftime("%a %d %H:%M")
+    # Django's date format names the weekday in the active language.
+    return local.strftime("%H:%M") if period == "24h" else dateformat.format(local, "D d H:i")
 
 
 def summary(insight: Insight) -> str:
     """The chart in one sentence (its text alternative)."""
-    span = "the last 24 hours" if insight.period == "24h" else "the last 7 days"
-    rate = insight.success_rate
-    text = (
-        f"In {span}: {insight.succeeded} succeeded, {insight.failed} failed, {insight.pending} pending"
-        f"; success rate {'—' if rate is None else f'{rate * 100:.1f}%'}"
-    )
+    counts = {
+        "succeeded": insight.succeeded,
+        "failed": insight.failed,
+        "pending": insight.pending,
+        "rate": "—" if insight.success_rate is None else f"{insight.success_rate * 100:.1f}%",
+    }
+    if insight.period == "24h":
+        text = gettext(
+            "In the last 24 hours: %(succeeded)s succeeded, %(failed)s failed, %(pending)s pending; "
+            "success rate %(rate)s"
+        )
+    else:
+        text = gettext(
+            "In the last 7 days: %(succeeded)s succeeded, %(failed)s failed, %(pending)s pending; "
+            "success rate %(rate)s"
+        )
+    text %= counts
     p50, p95 = insight.percentile(0.5), insight.percentile(0.95)
     if p50 is not None:
-        text += f"; response time p50 {p50} ms, p95 {p95} ms"
+        text += gettext("; response time p50 %(p50)s ms, p95 %(p95)s ms") % {"p50": p50, "p95": p95}
     return text + "."
 
 
@@ -83,8 +97,13 @@ def insight_chart(insight: Insight) -> dict:
         bars.append(
             {
                 "rects": _stack(bucket, x=x + 1, width=max(slot - 2, 1), base=base, scale=scale),
-                "title": f"{_label(bucket.start, insight.period)}: {bucket.succeeded} succeeded, "
-                f"{bucket.failed} failed, {bucket.pending} pending",
+                "title": gettext("%(time)s: %(succeeded)s succeeded, %(failed)s failed, %(pending)s pending")
+                % {
+                    "time": _label(bucket.start, insight.period),
+                    "succeeded": bucket.succeeded,
+                    "failed": bucket.failed,
+                    "pending": bucket.pending,
+                },
             }
         )
         if i % every == 0:

@@ -5,6 +5,8 @@ from datetime import timedelta
 
 from django import forms
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from .events import ALL_EVENTS, registry, resource_wildcard, wildcard_resource
 from .exceptions import error_dict
@@ -13,9 +15,9 @@ from .params import DeliveryListParams
 from .signing import MASK_BULLET, mask
 from .validators import MAX_CUSTOM_HEADERS
 
-ALL_EVENTS_LABEL = "All events"
-ALL_EVENTS_DESCRIPTION = "Every declared event type, including types declared later."
-UNDECLARED_GROUP = "No longer declared"
+ALL_EVENTS_LABEL = _("All events")
+ALL_EVENTS_DESCRIPTION = _("Every declared event type, including types declared later.")
+UNDECLARED_GROUP = _("No longer declared")
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,9 @@ def event_type_groups(extra: list[str] | tuple[str, ...] = ()) -> dict[str, list
         }
     )
     if undeclared:
-        groups[UNDECLARED_GROUP] = [(n, "Not declared any more: nothing emits it.") for n in undeclared]
+        groups[UNDECLARED_GROUP] = [
+            (n, gettext("Not declared any more: nothing emits it.")) for n in undeclared
+        ]
     return groups
 
 
@@ -120,7 +124,9 @@ class HeaderRowsField(forms.Field):
             if not name:
                 continue
             if name.lower() in seen:
-                raise forms.ValidationError(f"Header {name!r} is given twice.", code="headers")
+                raise forms.ValidationError(
+                    gettext("Header %(name)s is given twice.") % {"name": repr(name)}, code="headers"
+                )
             seen.add(name.lower())
             if not header_value and name in stored:
                 header_value = mask(stored[name]) or MASK_BULLET
@@ -141,14 +147,14 @@ class WebhookForm(forms.ModelForm):
     """
 
     events = EventsField(
-        label="Webhook Events",
+        label=_("Webhook Events"),
         # An empty field never reaches the model's validation: say the model's message.
         error_messages={"required": Webhook._meta.get_field("events").error_messages["blank"]},
         widget=forms.CheckboxSelectMultiple,
-        help_text="The events that trigger this webhook. Choose All events to receive every type.",
+        help_text=_("The events that trigger this webhook. Choose All events to receive every type."),
     )
     url = forms.CharField(
-        label="URL",
+        label=_("URL"),
         max_length=2000,
         # Required unless the destination is the recipient's URL: the model's rule
         # (Webhook.clean) says so, with the API's message.
@@ -156,45 +162,53 @@ class WebhookForm(forms.ModelForm):
         widget=forms.TextInput(
             attrs={"placeholder": "https://example.com/webhooks", "inputmode": "url", "spellcheck": "false"}
         ),
-        help_text="The web address that receives an HTTP POST for each event (http or https).",
+        help_text=_("The web address that receives an HTTP POST for each event (http or https)."),
     )
     api_key = forms.CharField(
-        label="API Key",
+        label=_("API Key"),
         required=False,
         max_length=500,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text="Optional. Sent with every request so the receiver can tell it is really you. "
-        "Stored encrypted and never shown again.",
+        help_text=_(
+            "Optional. Sent with every request so the receiver can tell it is really you. "
+            "Stored encrypted and never shown again."
+        ),
     )
     clear_api_key = forms.BooleanField(
-        label="Remove the stored API key",
+        label=_("Remove the stored API key"),
         required=False,
     )
     filters = forms.JSONField(
-        label="Filters",
+        label=_("Filters"),
         required=False,
         initial=dict,
         widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false", "class": "mono"}),
-        help_text='Optional conditions on the event data, as a JSON object: {"accepts_email": true}, '
-        '{"country": ["SE", "NO"]} or {"score": {"$gte": 5}}; "$context.source" reads the event context, '
-        '{"$or": [...]} combines. Every condition must hold.',
+        help_text=_(
+            'Optional conditions on the event data, as a JSON object: {"accepts_email": true}, '
+            '{"country": ["SE", "NO"]} or {"score": {"$gte": 5}}; "$context.source" reads the event context, '
+            '{"$or": [...]} combines. Every condition must hold.'
+        ),
     )
     headers = HeaderRowsField(
-        label="Custom headers",
+        label=_("Custom headers"),
         required=False,
-        help_text="Optional static headers sent with every request, e.g. X-Tenant: acme (at most 20). "
-        "Values are stored encrypted and never shown again: leave a stored header's value empty to "
-        "keep it, or empty its name to remove it.",
+        help_text=_(
+            "Optional static headers sent with every request, e.g. X-Tenant: acme (at most 20). "
+            "Values are stored encrypted and never shown again: leave a stored header's value empty to "
+            "keep it, or empty its name to remove it."
+        ),
     )
     secret = forms.CharField(
-        label="Signing secret",
+        label=_("Signing secret"),
         required=False,
         max_length=500,
         strip=False,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text="Optional: a secret of your own (at least 16 characters). whsec_<base64> is used as "
-        "Standard Webhooks defines it; any other text signs with its own bytes. Leave it empty to "
-        "generate one (or keep the current one).",
+        help_text=_(
+            "Optional: a secret of your own (at least 16 characters). whsec_<base64> is used as "
+            "Standard Webhooks defines it; any other text signs with its own bytes. Leave it empty to "
+            "generate one (or keep the current one)."
+        ),
     )
 
     class Meta:
@@ -219,41 +233,45 @@ class WebhookForm(forms.ModelForm):
             "secret_hash_header",
         ]
         labels = {
-            "description": "Description",
-            "api_key_header": "API key header name",
-            "timeout": "Timeout (seconds)",
-            "payload_format": "Payload format",
-            "enabled": "Enabled",
-            "destination": "Destination",
-            "payload_encryption": "Payload encryption",
-            "topic_prefix": "Topic prefix",
-            "secret_hash_header": "Secret hash header",
+            "description": _("Description"),
+            "api_key_header": _("API key header name"),
+            "timeout": _("Timeout (seconds)"),
+            "payload_format": _("Payload format"),
+            "enabled": _("Enabled"),
+            "destination": _("Destination"),
+            "payload_encryption": _("Payload encryption"),
+            "topic_prefix": _("Topic prefix"),
+            "secret_hash_header": _("Secret hash header"),
         }
         help_texts = {
-            "name": "A descriptive name, so you can tell what this webhook is for.",
-            "notification_type": "REST: the external system is notified through its API (an HTTP POST).",
-            "description": "Optional notes for other admins: who owns the receiver, what it does.",
-            "api_key_header": "The request header that carries the API key.",
-            "timeout": "How long to wait for the receiver, 1 to 60 seconds. Empty: the default.",
-            "payload_format": "The body format of each request.",
-            "enabled": "A disabled webhook receives nothing until it is enabled again.",
-            "destination": "Recipient's URL: each event goes to the URL of the person or account it is "
-            "about (for example a contact's webhook URL); the URL field may then stay empty. An event "
-            "without one is logged as skipped.",
-            "payload_encryption": "AES-256-GCM: the event data is sent encrypted; a key is generated "
-            "and shown once. The id, type, time and context stay readable.",
+            "name": _("A descriptive name, so you can tell what this webhook is for."),
+            "notification_type": _("REST: the external system is notified through its API (an HTTP POST)."),
+            "description": _("Optional notes for other admins: who owns the receiver, what it does."),
+            "api_key_header": _("The request header that carries the API key."),
+            "timeout": _("How long to wait for the receiver, 1 to 60 seconds. Empty: the default."),
+            "payload_format": _("The body format of each request."),
+            "enabled": _("A disabled webhook receives nothing until it is enabled again."),
+            "destination": _(
+                "Recipient's URL: each event goes to the URL of the person or account it is "
+                "about (for example a contact's webhook URL); the URL field may then stay empty. An event "
+                "without one is logged as skipped."
+            ),
+            "payload_encryption": _(
+                "AES-256-GCM: the event data is sent encrypted; a key is generated "
+                "and shown once. The id, type, time and context stay readable."
+            ),
         }
-        help_texts["topic_prefix"] = (
+        help_texts["topic_prefix"] = _(
             'Optional. Put in front of the event type in the body and X-Webhook-Event: "acme." '
             'sends contact.created as "acme.contact.created".'
         )
-        help_texts["secret_hash_header"] = (
+        help_texts["secret_hash_header"] = _(
             "Optional. A header name, e.g. X-Webhook-Secret-Hash: every request then carries the hex "
             "SHA-256 of the signing secret in it, for receivers that compare a fixed value. Empty: off."
         )
-        error_messages = {"name": {"required": "Give the webhook a name."}}
+        error_messages = {"name": {"required": _("Give the webhook a name.")}}
         widgets = {
-            "name": forms.TextInput(attrs={"placeholder": "e.g. CRM sync", "autofocus": True}),
+            "name": forms.TextInput(attrs={"placeholder": _("e.g. CRM sync"), "autofocus": True}),
             "description": forms.Textarea(attrs={"rows": 2}),
             "timeout": forms.NumberInput(attrs={"placeholder": "10"}),
             "destination": forms.RadioSelect,
@@ -285,7 +303,7 @@ class WebhookForm(forms.ModelForm):
         self.initial["secret"] = ""  # never rendered: a chosen secret is write-only
         self.fields["headers"].widget.stored = dict(self.instance.headers or {}) if self.instance.pk else {}
         if self.instance.pk:
-            self.fields["secret"].help_text = (
+            self.fields["secret"].help_text = gettext(
                 "Optional: type a new secret of your own (at least 16 characters) to replace the current "
                 "one; the current one keeps signing through the rotation overlap. Empty: keep it."
             )
@@ -298,10 +316,10 @@ class WebhookForm(forms.ModelForm):
         # The model's validators allow 1-60; the field's own range starts at 0.
         self.fields["timeout"].widget.attrs.update(min=1, max=60)
         if self.instance.pk and self.instance.api_key:
-            self.fields["api_key"].help_text = (
-                f"A key ending in {self.instance.api_key_hint.lstrip(chr(0x2022))} is stored. "
+            self.fields["api_key"].help_text = gettext(
+                "A key ending in %(hint)s is stored. "
                 "Leave this blank to keep it, or type a new key to replace it."
-            )
+            ) % {"hint": self.instance.api_key_hint.lstrip(chr(0x2022))}
             self.fields["api_key"].widget.attrs["placeholder"] = self.instance.api_key_hint
         else:
             del self.fields["clear_api_key"]
@@ -325,8 +343,9 @@ class WebhookForm(forms.ModelForm):
                 value = resource_wildcard(resource)
                 wildcard = EventChoice(
                     value,
-                    f"All {resource} events",
-                    f"Every {resource} event type, including types declared later.",
+                    gettext("All %(resource)s events") % {"resource": resource},
+                    gettext("Every %(resource)s event type, including types declared later.")
+                    % {"resource": resource},
                     value in selected,
                 )
             singles = [
@@ -373,7 +392,9 @@ class WebhookForm(forms.ModelForm):
         if self.instance.pk:
             if cleaned.get("clear_api_key"):
                 if new_key:
-                    self.add_error("clear_api_key", "Either type a new key or remove the stored one.")
+                    self.add_error(
+                        "clear_api_key", gettext("Either type a new key or remove the stored one.")
+                    )
                 else:
                     cleaned["api_key"] = ""
             elif not new_key:
@@ -400,7 +421,7 @@ class DeliveryFilterForm(DeliveryListParams):
         if current and current not in names and len(current) <= 100 and "\x00" not in current:
             names.append(current)
         self.fields["event_type"].widget = forms.Select(
-            choices=[("", "Any event type")] + [(n, n) for n in names]
+            choices=[("", gettext("Any event type"))] + [(n, n) for n in names]
         )
         # The time range in the browser's own picker (read in the site's time zone) and the
         # event id to find one delivery: the API's created_after/created_before/event_id.
@@ -409,7 +430,7 @@ class DeliveryFilterForm(DeliveryListParams):
                 attrs={"type": "datetime-local", "step": 60}, format="%Y-%m-%dT%H:%M"
             )
         self.fields["event_id"].widget = forms.TextInput(
-            attrs={"placeholder": "Event id (evt_\u2026)", "spellcheck": "false", "size": 24}
+            attrs={"placeholder": gettext("Event id (evt_\u2026)"), "spellcheck": "false", "size": 24}
         )
 
 
@@ -417,7 +438,7 @@ class RedeliverFailedForm(forms.Form):
     """Redeliver every failed delivery of a webhook created since a moment."""
 
     since = forms.DateTimeField(
-        label="Failed since",
+        label=_("Failed since"),
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"],
     )
@@ -427,7 +448,9 @@ class RedeliverFailedForm(forms.Form):
             "initial", {"since": timezone.localtime(timezone.now() - timedelta(hours=24)).replace(second=0)}
         )
         super().__init__(*args, **kwargs)
-        self.fields["since"].label = f"Failed since ({timezone.get_current_timezone_name()})"
+        self.fields["since"].label = gettext("Failed since (%(timezone)s)") % {
+            "timezone": timezone.get_current_timezone_name()
+        }
 
 
 def form_errors_add(form: forms.Form, exc: Exception) -> None:

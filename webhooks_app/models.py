@@ -8,6 +8,8 @@ from django.core.validators import MaxLengthValidator, MaxValueValidator, MinVal
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from .events import ALL_EVENTS, registry, resource_of, resource_wildcard
 from .fields import EncryptedJSONField, EncryptedTextField
@@ -42,90 +44,96 @@ class Webhook(models.Model):
         XML = "xml", "XML"
 
     class Destination(models.TextChoices):
-        URL = "url", "The webhook's URL"
-        RECIPIENT = "recipient", "Recipient's URL"
+        URL = "url", _("The webhook's URL")
+        RECIPIENT = "recipient", _("Recipient's URL")
 
     class PayloadEncryption(models.TextChoices):
-        NONE = "none", "None"
+        NONE = "none", _("None")
         AES_256_GCM = "aes-256-gcm", "AES-256-GCM"
 
-    name = models.CharField("Webhook Name", max_length=100)
+    name = models.CharField(_("Webhook Name"), max_length=100)
     description = models.TextField(blank=True, max_length=1000)
     events = models.JSONField(
-        "Webhook Events",
+        _("Webhook Events"),
         default=list,
         validators=[validate_event_list],
         error_messages={"blank": EVENTS_REQUIRED},
-        help_text='Event type names this webhook receives; ["*"] means all events.',
+        help_text=_('Event type names this webhook receives; ["*"] means all events.'),
     )
     notification_type = models.CharField(
-        "Notification Type",
+        _("Notification Type"),
         max_length=16,
         choices=NotificationType.choices,
         default=NotificationType.REST,
     )
     url = models.URLField(
-        "URL",
+        _("URL"),
         max_length=2000,
         blank=True,
         validators=[validate_webhook_url],
-        help_text="The http(s) endpoint that receives a POST per event (required unless the "
-        "destination is the recipient's URL).",
+        help_text=_(
+            "The http(s) endpoint that receives a POST per event (required unless the "
+            "destination is the recipient's URL)."
+        ),
     )
     destination = models.CharField(
         max_length=16,
         choices=Destination.choices,
         default=Destination.URL,
-        help_text="Where each event goes: this webhook's URL, or the URL of the event's recipient "
-        "(read per event by WEBHOOKS['RECIPIENT_URL']).",
+        help_text=_(
+            "Where each event goes: this webhook's URL, or the URL of the event's recipient "
+            "(read per event by WEBHOOKS['RECIPIENT_URL'])."
+        ),
     )
     api_key = EncryptedTextField(
-        "API Key",
+        _("API Key"),
         blank=True,
         max_length=500,
         # A TextField's max_length is not validated by Django; the key goes into a header.
         validators=[MaxLengthValidator(500), validate_header_value],
-        help_text="Sent in the API key header of each request; stored encrypted.",
+        help_text=_("Sent in the API key header of each request; stored encrypted."),
     )
     api_key_header = models.CharField(
-        "API key header",
+        _("API key header"),
         max_length=64,
         default="X-API-Key",
         validators=[validate_header_name],
-        help_text="Name of the header that carries the API key.",
+        help_text=_("Name of the header that carries the API key."),
     )
     secret = EncryptedTextField(
         default=secret_generate,
-        help_text="Signing secret (whsec_...), stored encrypted.",
+        help_text=_("Signing secret (whsec_...), stored encrypted."),
     )
     previous_secret = EncryptedTextField(
         blank=True,
-        help_text="The secret before the last rotation; it keeps signing until it expires.",
+        help_text=_("The secret before the last rotation; it keeps signing until it expires."),
     )
     previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
     topic_prefix = models.CharField(
         max_length=100,
         blank=True,
-        help_text='Prepended to the event type in the payload and X-Webhook-Event ("acme." makes '
-        '"acme.contact.created").',
+        help_text=_(
+            'Prepended to the event type in the payload and X-Webhook-Event ("acme." makes '
+            '"acme.contact.created").'
+        ),
     )
     headers = EncryptedJSONField(
-        help_text="Static extra request headers (name -> value); values stored encrypted, shown masked."
+        help_text=_("Static extra request headers (name -> value); values stored encrypted, shown masked.")
     )
     secret_hash_header = models.CharField(
         max_length=64,
         blank=True,
         validators=[validate_header_name],
-        help_text="When set, every request carries the hex SHA-256 of the signing secret in this header.",
+        help_text=_("When set, every request carries the hex SHA-256 of the signing secret in this header."),
     )
     payload_encryption = models.CharField(
         max_length=16,
         choices=PayloadEncryption.choices,
         default=PayloadEncryption.NONE,
-        help_text="aes-256-gcm: the payload's data is encrypted with the webhook's encryption key.",
+        help_text=_("aes-256-gcm: the payload's data is encrypted with the webhook's encryption key."),
     )
     encryption_key = EncryptedTextField(
-        blank=True, help_text="32 random bytes, base64 (AES-256-GCM payload encryption); stored encrypted."
+        blank=True, help_text=_("32 random bytes, base64 (AES-256-GCM payload encryption); stored encrypted.")
     )
     enabled = models.BooleanField(default=True)
     payload_format = models.CharField(max_length=8, choices=PayloadFormat.choices, default=PayloadFormat.JSON)
@@ -133,14 +141,16 @@ class Webhook(models.Model):
         default=dict,
         blank=True,
         validators=[validate_filters],
-        help_text='Conditions on the event data, e.g. {"accepts_email": true} or '
-        '{"country": ["SE", "NO"]}; all must hold for the webhook to receive the event.',
+        help_text=_(
+            'Conditions on the event data, e.g. {"accepts_email": true} or '
+            '{"country": ["SE", "NO"]}; all must hold for the webhook to receive the event.'
+        ),
     )
     timeout = models.PositiveSmallIntegerField(
         null=True,
         blank=True,
         validators=[MinValueValidator(1), MaxValueValidator(60)],
-        help_text="Seconds to wait for the receiver (1-60); empty means the default (10).",
+        help_text=_("Seconds to wait for the receiver (1-60); empty means the default (10)."),
     )
     disabled_reason = models.CharField(max_length=255, blank=True)
     disabled_at = models.DateTimeField(null=True, blank=True)
@@ -178,7 +188,7 @@ class Webhook(models.Model):
             self.filters = {}
         errors = {}
         if self.destination == self.Destination.URL and not self.url:
-            errors["url"] = "A URL is required unless the destination is the recipient's URL."
+            errors["url"] = gettext("A URL is required unless the destination is the recipient's URL.")
         events = self.events
         # A malformed list is left to the field's own validation.
         if events and isinstance(events, list) and all(isinstance(n, str) for n in events):
@@ -288,9 +298,11 @@ class Event(models.Model):
     id = models.CharField(primary_key=True, max_length=40, default=event_id_generate, editable=False)
     event_type = models.CharField(max_length=100, db_index=True)
     created_at = models.DateTimeField(
-        auto_now_add=True, db_index=True, help_text="The event time sent as event_time."
+        auto_now_add=True, db_index=True, help_text=_("The event time sent as event_time.")
     )
-    context = models.JSONField(default=dict, blank=True, help_text="current_context: who or what caused it.")
+    context = models.JSONField(
+        default=dict, blank=True, help_text=_("current_context: who or what caused it.")
+    )
     data = models.JSONField(default=dict, blank=True)
 
     class Meta:
@@ -313,30 +325,32 @@ class Delivery(models.Model):
     """One event to one webhook, through its attempts."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
-        CANCELLED = "cancelled", "Cancelled"
-        SKIPPED = "skipped", "Skipped"
+        PENDING = "pending", _("Pending")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled")
+        SKIPPED = "skipped", _("Skipped")
 
     webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries")
-    event_type = models.CharField(max_length=100, help_text="Copied from the event for filtering.")
+    event_type = models.CharField(max_length=100, help_text=_("Copied from the event for filtering."))
     url = models.CharField(
         max_length=2000,
         blank=True,
-        help_text="The URL this delivery goes to (the webhook's, or the recipient's for a webhook "
-        "whose destination is the recipient).",
+        help_text=_(
+            "The URL this delivery goes to (the webhook's, or the recipient's for a webhook "
+            "whose destination is the recipient)."
+        ),
     )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     attempt_count = models.PositiveIntegerField(
-        default=0, help_text="Attempts started, counted before each request is sent."
+        default=0, help_text=_("Attempts started, counted before each request is sent.")
     )
     next_attempt_at = models.DateTimeField(
-        null=True, blank=True, help_text="When the next attempt is due (pending deliveries)."
+        null=True, blank=True, help_text=_("When the next attempt is due (pending deliveries).")
     )
     lease_until = models.DateTimeField(
-        null=True, blank=True, help_text="A worker holds this delivery until then."
+        null=True, blank=True, help_text=_("A worker holds this delivery until then.")
     )
     last_response_status = models.PositiveSmallIntegerField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
@@ -349,7 +363,7 @@ class Delivery(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        verbose_name_plural = "deliveries"
+        verbose_name_plural = _("deliveries")
         indexes = [
             models.Index(fields=["webhook", "-created_at"], name="wh_deliv_webhook_created_idx"),
             models.Index(fields=["webhook", "status", "-created_at"], name="wh_deliv_wh_status_idx"),
@@ -373,26 +387,26 @@ class Attempt(models.Model):
     """One HTTP try of a delivery: what was sent and what came back."""
 
     class ErrorClass(models.TextChoices):
-        NONE = "", "None"
-        HTTP_STATUS = "http_status", "HTTP status"
-        TIMEOUT = "timeout", "Timeout"
-        CONNECTION = "connection", "Connection"
+        NONE = "", _("None")
+        HTTP_STATUS = "http_status", _("HTTP status")
+        TIMEOUT = "timeout", _("Timeout")
+        CONNECTION = "connection", _("Connection")
         DNS = "dns", "DNS"
         TLS = "tls", "TLS"
-        BLOCKED = "blocked", "Blocked destination"
-        REDIRECT = "redirect", "Redirect"
-        INTERRUPTED = "interrupted", "Interrupted"
-        OTHER = "other", "Other"
+        BLOCKED = "blocked", _("Blocked destination")
+        REDIRECT = "redirect", _("Redirect")
+        INTERRUPTED = "interrupted", _("Interrupted")
+        OTHER = "other", _("Other")
 
     delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempts")
-    number = models.PositiveIntegerField(help_text="1 for the first try, 2 for the first retry ...")
+    number = models.PositiveIntegerField(help_text=_("1 for the first try, 2 for the first retry ..."))
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     request_url = models.URLField(max_length=2000)
-    request_headers = models.JSONField(default=dict, help_text="As sent, with secrets redacted.")
+    request_headers = models.JSONField(default=dict, help_text=_("As sent, with secrets redacted."))
     request_body = models.TextField(blank=True)
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
     response_headers = models.JSONField(default=dict, blank=True)
-    response_body = models.TextField(blank=True, help_text="Truncated to MAX_RESPONSE_BYTES.")
+    response_body = models.TextField(blank=True, help_text=_("Truncated to MAX_RESPONSE_BYTES."))
     response_truncated = models.BooleanField(default=False)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
     error_class = models.CharField(max_length=16, choices=ErrorClass.choices, blank=True)
@@ -415,7 +429,7 @@ class WebhookSettings(models.Model):
 
     enabled = models.BooleanField(
         default=True,
-        help_text="Off: events and deliveries are still recorded, nothing is sent until it is on again.",
+        help_text=_("Off: events and deliveries are still recorded, nothing is sent until it is on again."),
     )
     updated_at = models.DateTimeField(auto_now=True)
     updated_by = models.ForeignKey(
@@ -423,8 +437,8 @@ class WebhookSettings(models.Model):
     )
 
     class Meta:
-        verbose_name = "webhook settings"
-        verbose_name_plural = "webhook settings"
+        verbose_name = _("webhook settings")
+        verbose_name_plural = _("webhook settings")
         permissions = [("change_sending", "Can switch all webhook sending on or off")]
 
     def __str__(self):
@@ -446,20 +460,22 @@ class DeliveryStatsHour(models.Model):
     """
 
     webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="+")
-    hour = models.DateTimeField(help_text="Start of the hour (UTC) of the deliveries' creation.")
+    hour = models.DateTimeField(help_text=_("Start of the hour (UTC) of the deliveries' creation."))
     succeeded = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
-    other = models.PositiveIntegerField(default=0, help_text="Cancelled and skipped deliveries.")
+    other = models.PositiveIntegerField(default=0, help_text=_("Cancelled and skipped deliveries."))
     latency = models.JSONField(
         default=dict,
         blank=True,
-        help_text="Histogram of the finished deliveries' response times: {bucket index: count} "
-        "(selectors.LATENCY_BOUNDS_MS).",
+        help_text=_(
+            "Histogram of the finished deliveries' response times: {bucket index: count} "
+            "(selectors.LATENCY_BOUNDS_MS)."
+        ),
     )
 
     class Meta:
-        verbose_name = "delivery statistics (hour)"
-        verbose_name_plural = "delivery statistics (hours)"
+        verbose_name = _("delivery statistics (hour)")
+        verbose_name_plural = _("delivery statistics (hours)")
         constraints = [models.UniqueConstraint(fields=["webhook", "hour"], name="wh_stats_hour_unique")]
 
     def __str__(self):

@@ -10,6 +10,7 @@ Django's CharField refuses NUL characters by itself.
 from datetime import UTC
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from .models import Delivery
 
@@ -21,7 +22,7 @@ class UTCDateTimeField(forms.DateTimeField):
     here, and a moment that does not exist in UTC (year 1 minus an offset) is refused.
     """
 
-    default_error_messages = {"overflow": "Enter a moment between the years 1 and 9999 (UTC)."}
+    default_error_messages = {"overflow": _("Enter a moment between the years 1 and 9999 (UTC).")}
 
     def to_python(self, value):
         moment = super().to_python(value)
@@ -44,7 +45,7 @@ class DeliveryListParams(forms.Form):
 
     status = forms.ChoiceField(
         required=False,
-        choices=[("", "Any status"), *Delivery.Status.choices],
+        choices=[("", _("Any status")), *Delivery.Status.choices],
         help_text="Only deliveries in this status.",
     )
     event_type = forms.CharField(
@@ -74,7 +75,7 @@ class DeliveryListParams(forms.Form):
         }
 
 
-INSIGHT_PERIOD_LABELS = {"24h": "Last 24 hours", "7d": "Last 7 days"}
+INSIGHT_PERIOD_LABELS = {"24h": _("Last 24 hours"), "7d": _("Last 7 days")}
 
 
 class WebhookStatsParams(forms.Form):

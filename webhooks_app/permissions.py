@@ -14,6 +14,10 @@ site, so reading it needs the change permission too).
 
 from dataclasses import dataclass
 
+from django.utils.functional import Promise
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
+
 APP_LABEL = "webhooks_app"
 
 
@@ -21,7 +25,7 @@ APP_LABEL = "webhooks_app"
 class Action:
     name: str
     perms: tuple[str, ...]  # codenames in webhooks_app
-    description: str  # completes "You need ... to <description>."
+    description: str | Promise  # completes "You need ... to <description>."
 
     @property
     def qualified(self) -> list[str]:
@@ -31,25 +35,25 @@ class Action:
 ACTIONS = {
     action.name: action
     for action in (
-        Action("webhook_view", ("view_webhook",), "see webhooks"),
-        Action("webhook_add", ("add_webhook",), "create webhooks"),
-        Action("webhook_change", ("change_webhook",), "change webhooks"),
-        Action("webhook_delete", ("delete_webhook",), "delete webhooks"),
-        Action("webhook_send_test", ("view_webhook", "change_webhook"), "send test events"),
-        Action("webhook_secret", ("view_webhook", "change_webhook"), "read or rotate signing secrets"),
-        Action("webhook_deliveries", ("view_webhook", "view_delivery"), "see a webhook's deliveries"),
-        Action("delivery_view", ("view_delivery",), "see deliveries"),
-        Action("delivery_redeliver", ("view_delivery", "add_delivery"), "redeliver deliveries"),
+        Action("webhook_view", ("view_webhook",), _("see webhooks")),
+        Action("webhook_add", ("add_webhook",), _("create webhooks")),
+        Action("webhook_change", ("change_webhook",), _("change webhooks")),
+        Action("webhook_delete", ("delete_webhook",), _("delete webhooks")),
+        Action("webhook_send_test", ("view_webhook", "change_webhook"), _("send test events")),
+        Action("webhook_secret", ("view_webhook", "change_webhook"), _("read or rotate signing secrets")),
+        Action("webhook_deliveries", ("view_webhook", "view_delivery"), _("see a webhook's deliveries")),
+        Action("delivery_view", ("view_delivery",), _("see deliveries")),
+        Action("delivery_redeliver", ("view_delivery", "add_delivery"), _("redeliver deliveries")),
         Action(
-            "deliveries_redeliver_failed", ("view_webhook", "add_delivery"), "redeliver failed deliveries"
+            "deliveries_redeliver_failed", ("view_webhook", "add_delivery"), _("redeliver failed deliveries")
         ),
-        Action("event_type_list", ("view_webhook",), "see the event types"),
-        Action("event_emit", ("add_event",), "emit events"),
-        Action("schema_view", ("view_webhook",), "read the API schema"),
+        Action("event_type_list", ("view_webhook",), _("see the event types")),
+        Action("event_emit", ("add_event",), _("emit events")),
+        Action("schema_view", ("view_webhook",), _("read the API schema")),
         # Whoever sees webhooks sees whether they are sent (every console page says
         # so when sending is off); switching it needs its own permission.
-        Action("sending_view", ("view_webhook",), "see whether webhooks are sent"),
-        Action("sending_change", ("change_sending",), "switch all webhook sending on or off"),
+        Action("sending_view", ("view_webhook",), _("see whether webhooks are sent")),
+        Action("sending_change", ("change_sending",), _("switch all webhook sending on or off")),
     )
 }
 
@@ -67,8 +71,12 @@ def allowed(user, action: str) -> bool:
 def denied_message(action: str) -> str:
     """The message shown, by the console and the API alike, to a user who may not do an action."""
     spec = ACTIONS[action]
-    names = " and ".join(spec.qualified)
-    return f"You need the permission{'s' if len(spec.perms) > 1 else ''} {names} to {spec.description}."
+    names = f" {gettext('and')} ".join(spec.qualified)
+    return ngettext(
+        "You need the permission %(names)s to %(action)s.",
+        "You need the permissions %(names)s to %(action)s.",
+        len(spec.perms),
+    ) % {"names": names, "action": spec.description}
 
 
 def capabilities(user) -> dict[str, bool]:

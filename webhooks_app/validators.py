@@ -9,6 +9,8 @@ import re
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from .destinations import literal_host_problem
 from .events import ALL_EVENTS, registry, resource_of, wildcard_resource
@@ -38,18 +40,22 @@ def validate_webhook_url(value: str) -> None:
         parts = urlsplit(value)
         port = parts.port
     except ValueError as exc:
-        raise ValidationError(f"Enter a valid URL ({exc}).", code="invalid") from None
+        raise ValidationError(
+            gettext("Enter a valid URL (%(error)s).") % {"error": exc}, code="invalid"
+        ) from None
     if parts.scheme not in ("http", "https"):
-        raise ValidationError("The URL must start with http:// or https://.", code="scheme")
+        raise ValidationError(gettext("The URL must start with http:// or https://."), code="scheme")
     if not parts.hostname:
-        raise ValidationError("The URL must name a host.", code="invalid")
+        raise ValidationError(gettext("The URL must name a host."), code="invalid")
     if parts.username or parts.password:
-        raise ValidationError("Put credentials in the API Key field, not in the URL.", code="credentials")
+        raise ValidationError(
+            gettext("Put credentials in the API Key field, not in the URL."), code="credentials"
+        )
     if port == 0:
-        raise ValidationError("Enter a valid port.", code="invalid")
+        raise ValidationError(gettext("Enter a valid port."), code="invalid")
     if any(c <= " " or c == "\x7f" for c in value):
         raise ValidationError(
-            "The URL may not contain spaces, line breaks or control characters.", code="invalid"
+            gettext("The URL may not contain spaces, line breaks or control characters."), code="invalid"
         )
     problem = literal_host_problem(parts.hostname)
     if problem:
@@ -59,11 +65,13 @@ def validate_webhook_url(value: str) -> None:
 def validate_header_name(value: str) -> None:
     if not HEADER_NAME_RE.match(value or ""):
         raise ValidationError(
-            "A header name is 1-64 letters, digits or -_. (no spaces or line breaks).",
+            gettext("A header name is 1-64 letters, digits or -_. (no spaces or line breaks)."),
             code="header_name",
         )
     if value.lower() in RESERVED_HEADERS:
-        raise ValidationError(f"{value} is set by webhooks_app itself.", code="header_reserved")
+        raise ValidationError(
+            gettext("%(name)s is set by webhooks_app itself.") % {"name": value}, code="header_reserved"
+        )
 
 
 def validate_header_value(value: str) -> None:
@@ -76,26 +84,26 @@ def validate_header_value(value: str) -> None:
     """
     value = value or ""
     if any(c in value for c in "\r\n"):
-        raise ValidationError("Line breaks are not allowed here.", code="header_value")
+        raise ValidationError(gettext("Line breaks are not allowed here."), code="header_value")
     if any(not " " <= c <= "~" for c in value):
         raise ValidationError(
-            "Use printable ASCII characters only (no control characters or accented letters).",
+            gettext("Use printable ASCII characters only (no control characters or accented letters)."),
             code="header_value",
         )
     if value != value.strip():
-        raise ValidationError("Remove the spaces at the start or end.", code="header_value")
+        raise ValidationError(gettext("Remove the spaces at the start or end."), code="header_value")
 
 
 # Event subscriptions ------------------------------------------------------------
 
-EVENTS_REQUIRED = "Choose at least one event, or All events."
+EVENTS_REQUIRED = _("Choose at least one event, or All events.")
 
 
 def validate_event_list(value) -> None:
     """A list of event type names, or ``["*"]`` (an empty list is the field's blank error)."""
     if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
         raise WebhookValidationError(
-            'Webhook events are a list of event type names, or ["*"] for all events.',
+            gettext('Webhook events are a list of event type names, or ["*"] for all events.'),
             field="events",
             code="events",
         )
@@ -132,13 +140,15 @@ def validate_event_types(events: list[str], *, kept=()) -> None:
         if not registry.is_declared(name):
             errors.append(
                 ValidationError(
-                    '"%(name)s" is not a declared event type.', code="unknown_event_type", params=params
+                    gettext('"%(name)s" is not a declared event type.'),
+                    code="unknown_event_type",
+                    params=params,
                 )
             )
         elif not registry.is_deliverable(name):
             errors.append(
                 ValidationError(
-                    '"%(name)s" is a system event: it is never sent to webhooks.',
+                    gettext('"%(name)s" is a system event: it is never sent to webhooks.'),
                     code="not_deliverable",
                     params=params,
                 )
@@ -168,13 +178,16 @@ def validate_custom_headers(value) -> None:
         return
     if not isinstance(value, dict):
         raise WebhookValidationError(
-            'Headers are a JSON object of name -> value, e.g. {"X-Tenant": "acme"}.',
+            gettext('Headers are a JSON object of name -> value, e.g. {"X-Tenant": "acme"}.'),
             field="headers",
             code="headers",
         )
     if len(value) > MAX_CUSTOM_HEADERS:
         raise WebhookValidationError(
-            f"At most {MAX_CUSTOM_HEADERS} headers; there are {len(value)}.", field="headers", code="headers"
+            gettext("At most %(max)d headers; there are %(count)d.")
+            % {"max": MAX_CUSTOM_HEADERS, "count": len(value)},
+            field="headers",
+            code="headers",
         )
     errors, seen = [], set()
     for name, header_value in value.items():
@@ -182,16 +195,25 @@ def validate_custom_headers(value) -> None:
             validate_header_name(name)
         except ValidationError as exc:
             errors.append(
-                ValidationError(f"Header {str(name)[:64]!r}: {' '.join(exc.messages)}", code="headers")
+                ValidationError(
+                    gettext("Header %(name)s: %(problem)s")
+                    % {"name": repr(str(name)[:64]), "problem": " ".join(exc.messages)},
+                    code="headers",
+                )
             )
             continue
         if name.lower() in seen:
-            errors.append(ValidationError(f"Header {name!r} is given twice.", code="headers"))
+            errors.append(
+                ValidationError(
+                    gettext("Header %(name)s is given twice.") % {"name": repr(name)}, code="headers"
+                )
+            )
         seen.add(name.lower())
         if not isinstance(header_value, str) or not header_value or len(header_value) > MAX_HEADER_VALUE:
             errors.append(
                 ValidationError(
-                    f"Header {name!r}: the value is a text of 1-{MAX_HEADER_VALUE} characters.",
+                    gettext("Header %(name)s: the value is a text of 1-%(max)d characters.")
+                    % {"name": repr(name), "max": MAX_HEADER_VALUE},
                     code="headers",
                 )
             )
@@ -199,7 +221,13 @@ def validate_custom_headers(value) -> None:
         try:
             validate_header_value(header_value)
         except ValidationError as exc:
-            errors.append(ValidationError(f"Header {name!r}: {' '.join(exc.messages)}", code="headers"))
+            errors.append(
+                ValidationError(
+                    gettext("Header %(name)s: %(problem)s")
+                    % {"name": repr(name), "problem": " ".join(exc.messages)},
+                    code="headers",
+                )
+            )
     if errors:
         raise WebhookValidationError(errors, field="headers")
 
@@ -215,13 +243,16 @@ def validate_secret(value: str) -> None:
     value = value or ""
     if not MIN_SECRET_LENGTH <= len(value) <= MAX_SECRET_LENGTH:
         raise WebhookValidationError(
-            f"A secret is {MIN_SECRET_LENGTH}-{MAX_SECRET_LENGTH} characters long.",
+            gettext("A secret is %(min)d-%(max)d characters long.")
+            % {"min": MIN_SECRET_LENGTH, "max": MAX_SECRET_LENGTH},
             field="secret",
             code="secret",
         )
     if any(not "!" <= c <= "~" for c in value):
         raise WebhookValidationError(
-            "Use printable ASCII characters without spaces in a secret.", field="secret", code="secret"
+            gettext("Use printable ASCII characters without spaces in a secret."),
+            field="secret",
+            code="secret",
         )
     if value.startswith(SECRET_PREFIX):
         import base64
@@ -233,8 +264,11 @@ def validate_secret(value: str) -> None:
             key = b""
         if len(key) < MIN_SECRET_LENGTH:
             raise WebhookValidationError(
-                f"A whsec_ secret is whsec_ followed by the base64 of at least {MIN_SECRET_LENGTH} bytes "
-                "(or leave out the whsec_ prefix to sign with the text itself).",
+                gettext(
+                    "A whsec_ secret is whsec_ followed by the base64 of at least %(min)d bytes "
+                    "(or leave out the whsec_ prefix to sign with the text itself)."
+                )
+                % {"min": MIN_SECRET_LENGTH},
                 field="secret",
                 code="secret",
             )
@@ -243,7 +277,7 @@ def validate_secret(value: str) -> None:
 def validate_topic_prefix(value: str) -> None:
     if not TOPIC_PREFIX_RE.match(value or ""):
         raise WebhookValidationError(
-            "A topic prefix is up to 100 letters, digits or _ . : / - (it goes into a header).",
+            gettext("A topic prefix is up to 100 letters, digits or _ . : / - (it goes into a header)."),
             field="topic_prefix",
             code="topic_prefix",
         )
@@ -273,7 +307,7 @@ def _filter_error(message: str) -> WebhookValidationError:
 def validate_filters(value) -> None:
     """Filters in the language above, within the limits; the message names the key at fault."""
     if not isinstance(value, dict):
-        raise _filter_error('Filters are a JSON object, for example {"accepts_email": true}.')
+        raise _filter_error(gettext('Filters are a JSON object, for example {"accepts_email": true}.'))
     from .payloads import to_jsonable
 
     try:
@@ -281,10 +315,15 @@ def validate_filters(value) -> None:
     except InvalidEventData as exc:
         raise _filter_error(str(exc)) from None
     if len(json.dumps(value)) > MAX_FILTERS_CHARS:
-        raise _filter_error(f"Filters are at most {MAX_FILTERS_CHARS} characters of JSON.")
+        raise _filter_error(
+            gettext("Filters are at most %(max)d characters of JSON.") % {"max": MAX_FILTERS_CHARS}
+        )
     count = _filter_check(value, depth=0)
     if count > MAX_FILTER_CONDITIONS:
-        raise _filter_error(f"Filters hold at most {MAX_FILTER_CONDITIONS} conditions; these have {count}.")
+        raise _filter_error(
+            gettext("Filters hold at most %(max)d conditions; these have %(count)d.")
+            % {"max": MAX_FILTER_CONDITIONS, "count": count}
+        )
 
 
 def _filter_check(filters: dict, *, depth: int) -> int:
@@ -301,27 +340,43 @@ def _filter_check(filters: dict, *, depth: int) -> int:
 
 def _combinator_check(key: str, filters, *, depth: int) -> int:
     if depth >= MAX_FILTER_NESTING:
-        raise _filter_error(f'Filter "{key}": $or and $and nest at most {MAX_FILTER_NESTING} levels deep.')
+        raise _filter_error(
+            gettext('Filter "%(key)s": $or and $and nest at most %(max)d levels deep.')
+            % {"key": key, "max": MAX_FILTER_NESTING}
+        )
     if not isinstance(filters, list) or not filters:
         raise _filter_error(
-            f'Filter "{key}": expected a list of filters, for example {{"{key}": [{{"a": 1}}, {{"b": 2}}]}}.'
+            gettext(
+                'Filter "%(key)s": expected a list of filters, for example {"%(key)s": [{"a": 1}, {"b": 2}]}.'
+            )
+            % {"key": key}
         )
     if not all(isinstance(item, dict) and item for item in filters):
-        raise _filter_error(f'Filter "{key}": each item of the list is a filter object with conditions.')
+        raise _filter_error(
+            gettext('Filter "%(key)s": each item of the list is a filter object with conditions.')
+            % {"key": key}
+        )
     return sum(_filter_check(item, depth=depth + 1) for item in filters)
 
 
 def _path_check(key: str) -> None:
     if not key or len(key) > MAX_FILTER_PATH:
-        raise _filter_error(f"Each filter key is a field path of 1-{MAX_FILTER_PATH} characters.")
+        raise _filter_error(
+            gettext("Each filter key is a field path of 1-%(max)d characters.") % {"max": MAX_FILTER_PATH}
+        )
     path = key.removeprefix(CONTEXT_PREFIX)
     if key.startswith("$") and path == key:
         raise _filter_error(
-            f'Filter "{key}": not a field path; use a path into the data ("address.country"), '
-            '"$context.<path>", "$or" or "$and".'
+            gettext(
+                'Filter "%(key)s": not a field path; use a path into the data ("address.country"), '
+                '"$context.<path>", "$or" or "$and".'
+            )
+            % {"key": key}
         )
     if any(not part or part.startswith("$") for part in path.split(".")):
-        raise _filter_error(f'Filter "{key}": a path is field names separated by single dots.')
+        raise _filter_error(
+            gettext('Filter "%(key)s": a path is field names separated by single dots.') % {"key": key}
+        )
 
 
 def _condition_check(key: str, expected) -> int:
@@ -331,41 +386,59 @@ def _condition_check(key: str, expected) -> int:
     if not isinstance(expected, dict):
         return 1  # a literal: the field must equal it
     if not expected:
-        raise _filter_error(f'Filter "{key}": an object of operators needs at least one operator.')
+        raise _filter_error(
+            gettext('Filter "%(key)s": an object of operators needs at least one operator.') % {"key": key}
+        )
     for operator, operand in expected.items():
         if operator not in FILTER_OPERATORS:
-            hint = (
-                f'unknown operator "{operator}"'
+            message = (
+                gettext('Filter "%(key)s": unknown operator "%(operator)s"; the operators are %(operators)s.')
                 if operator.startswith("$")
-                else f'"{operator}" is not an operator (match a nested field with "{key}.{operator}")'
+                else gettext(
+                    'Filter "%(key)s": "%(operator)s" is not an operator (match a nested field with '
+                    '"%(key)s.%(operator)s"); the operators are %(operators)s.'
+                )
             )
-            raise _filter_error(f'Filter "{key}": {hint}; the operators are {", ".join(FILTER_OPERATORS)}.')
+            raise _filter_error(
+                message % {"key": key, "operator": operator, "operators": ", ".join(FILTER_OPERATORS)}
+            )
         _operand_check(key, operator, operand)
     return len(expected)
 
 
 def _operand_check(key: str, operator: str, operand) -> None:
-    where = f'Filter "{key}": {operator}'
+    where = {"key": key, "operator": operator}
     if operator in ("$in", "$nin"):
         _values_check(key, operator, operand)
     elif operator == "$exists":
         if not isinstance(operand, bool):
-            raise _filter_error(f"{where} takes true or false.")
+            raise _filter_error(gettext('Filter "%(key)s": %(operator)s takes true or false.') % where)
     elif operator in ("$gt", "$gte", "$lt", "$lte"):
         if isinstance(operand, bool) or not isinstance(operand, int | float | str):
-            raise _filter_error(f"{where} compares with a number or a text.")
+            raise _filter_error(
+                gettext('Filter "%(key)s": %(operator)s compares with a number or a text.') % where
+            )
     elif not isinstance(operand, SCALARS):
-        raise _filter_error(f"{where} takes a value (text, number, true, false or null).")
+        raise _filter_error(
+            gettext('Filter "%(key)s": %(operator)s takes a value (text, number, true, false or null).')
+            % where
+        )
 
 
 def _values_check(key: str, operator: str | None, values) -> None:
     """A literal list (operator None) or the operand of $in/$nin: 1-MAX_FILTER_VALUES values."""
-    what = f"{operator} takes" if operator else "a list of accepted values holds"
     if (
         not isinstance(values, list)
         or not 0 < len(values) <= MAX_FILTER_VALUES
         or not all(isinstance(item, SCALARS) for item in values)
     ):
-        raise _filter_error(
-            f'Filter "{key}": {what} 1-{MAX_FILTER_VALUES} values (text, number, true, false or null).'
+        message = (
+            gettext(
+                'Filter "%(key)s": %(operator)s takes 1-%(max)d values (text, number, true, false or null).'
+            )
+            if operator
+            else gettext(
+                'Filter "%(key)s": a list of accepted values holds 1-%(max)d values (text, number, true, false or null).'
+            )
         )
+        raise _filter_error(message % {"key": key, "operator": operator, "max": MAX_FILTER_VALUES})

@@ -21,6 +21,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext, ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
@@ -58,7 +59,7 @@ def console_view(action: str, methods=("GET",)):
                 target = request.get_full_path() if request.method == "GET" else reverse_list()
                 return redirect_to_login(target)
             if not (user.is_active and user.is_staff):
-                return permission_denied(request, "Webhook settings are for staff members.")
+                return permission_denied(request, gettext("Webhook settings are for staff members."))
             if not permissions.allowed(user, action):
                 return permission_denied(request, permissions.denied_message(action))
             return view(request, *args, **kwargs)
@@ -106,7 +107,8 @@ def wants_json(request) -> bool:
 def params_messages(errors: dict[str, list[str]], labels: dict[str, str]) -> list[str]:
     """Messages for refused query parameters, each naming the filter it is about."""
     return [
-        f"{labels.get(name, name)}: {message} The filter was ignored."
+        gettext("%(filter)s: %(message)s The filter was ignored.")
+        % {"filter": labels.get(name, name), "message": message}
         for name, ms in errors.items()
         for message in ms
     ]
@@ -156,7 +158,7 @@ def webhook_list(request):
             "search": search,
             "query": urlencode({"q": search}) if search else "",
             "any_webhook": bool(rows) or Webhook.objects.exists(),
-            "params_errors": params_messages(errors, {"search": "Search"}),
+            "params_errors": params_messages(errors, {"search": gettext("Search")}),
         },
         status=400 if errors else 200,
     )
@@ -173,8 +175,10 @@ def webhook_create(request):
         else:
             messages.success(
                 request,
-                f"Webhook \u201c{webhook.name}\u201d created. Send a test event to check that the "
-                "receiver answers.",
+                gettext(
+                    "Webhook \u201c%(name)s\u201d created. Send a test event to check that the receiver answers."
+                )
+                % {"name": webhook.name},
             )
             encryption_key_message(request, webhook)
             return redirect(reverse_list())
@@ -186,8 +190,10 @@ def encryption_key_message(request, webhook: Webhook) -> None:
     if getattr(webhook, "_encryption_key_new", False):
         messages.warning(
             request,
-            f"Payload encryption key of \u201c{webhook.name}\u201d (shown this once, give it to the "
-            f"receiver): {webhook.encryption_key}",
+            gettext(
+                "Payload encryption key of \u201c%(name)s\u201d (shown this once, give it to the receiver): %(key)s"
+            )
+            % {"name": webhook.name, "key": webhook.encryption_key},
         )
 
 
@@ -207,7 +213,9 @@ def webhook_update(request, pk):
         except (ValidationError, WebhookError) as exc:
             form_errors_add(form, exc)
         else:
-            messages.success(request, f"Webhook \u201c{webhook.name}\u201d updated.")
+            messages.success(
+                request, gettext("Webhook \u201c%(name)s\u201d updated.") % {"name": webhook.name}
+            )
             encryption_key_message(request, webhook)
             return redirect(reverse_list())
     return render_page(
@@ -237,7 +245,10 @@ def webhook_delete(request, pk):
     if request.method == "POST":
         name = webhook.name
         services.webhook_delete(webhook=webhook)
-        messages.success(request, f"Webhook \u201c{name}\u201d and its delivery log were deleted.")
+        messages.success(
+            request,
+            gettext("Webhook \u201c%(name)s\u201d and its delivery log were deleted.") % {"name": name},
+        )
         return redirect(reverse_list())
     return render_page(
         request,
@@ -253,7 +264,11 @@ def webhook_toggle(request, pk):
     wanted = request.POST.get("enabled")
     enabled = (not webhook.enabled) if wanted not in ("0", "1") else wanted == "1"
     services.webhook_set_enabled(webhook=webhook, enabled=enabled, actor=request.user)
-    text = f"Webhook \u201c{webhook.name}\u201d {'enabled' if enabled else 'disabled'}."
+    text = (
+        gettext("Webhook \u201c%(name)s\u201d enabled.")
+        if enabled
+        else gettext("Webhook \u201c%(name)s\u201d disabled.")
+    ) % {"name": webhook.name}
     if wants_json(request):
         return JsonResponse({"id": webhook.pk, "enabled": webhook.enabled, "message": text})
     messages.success(request, text)
@@ -263,18 +278,27 @@ def webhook_toggle(request, pk):
 def test_outcome(delivery: Delivery) -> tuple[int, str]:
     """A flash message level and text that say how a test delivery went so far."""
     code = f"HTTP {delivery.last_response_status}" if delivery.last_response_status else ""
-    took = f" in {delivery.last_duration_ms} ms" if delivery.last_duration_ms is not None else ""
+    took = (
+        (" " + gettext("in %(ms)s ms") % {"ms": delivery.last_duration_ms})
+        if delivery.last_duration_ms is not None
+        else ""
+    )
     if delivery.status == Delivery.Status.SUCCEEDED:
-        return messages.SUCCESS, f"Test event delivered: the receiver answered {code}{took}."
+        return messages.SUCCESS, gettext("Test event delivered: the receiver answered %(code)s%(took)s.") % {
+            "code": code,
+            "took": took,
+        }
     if delivery.status == Delivery.Status.SKIPPED:
         # A recipient webhook's test event has no recipient of its own to send to.
-        return messages.WARNING, f"Test event skipped: {delivery.last_error}"
-    problem = code or delivery.last_error or "no answer"
+        return messages.WARNING, gettext("Test event skipped: %(error)s") % {"error": delivery.last_error}
+    problem = code or delivery.last_error or gettext("no answer")
     if delivery.status == Delivery.Status.FAILED:
-        return messages.ERROR, f"Test event failed: {problem}."
+        return messages.ERROR, gettext("Test event failed: %(problem)s.") % {"problem": problem}
     if delivery.attempt_count:
-        return messages.WARNING, f"The first try of the test event failed ({problem}); it will be retried."
-    return messages.INFO, "Test event queued. This page updates when the receiver has answered."
+        return messages.WARNING, gettext(
+            "The first try of the test event failed (%(problem)s); it will be retried."
+        ) % {"problem": problem}
+    return messages.INFO, gettext("Test event queued. This page updates when the receiver has answered.")
 
 
 @console_view("webhook_send_test", methods=("POST",))
@@ -310,8 +334,10 @@ def webhook_rotate_encryption_key(request, pk):
     services.webhook_encryption_key_rotate(webhook=webhook, actor=request.user)
     messages.success(
         request,
-        "A new payload encryption key was generated; every request from now on is encrypted with "
-        "it. Give it to the receiver.",
+        gettext(
+            "A new payload encryption key was generated; every request from now on is encrypted with "
+            "it. Give it to the receiver."
+        ),
     )
     context = update_context(
         webhook, WebhookForm(instance=copy.copy(webhook)), revealed_encryption_key=webhook.encryption_key
@@ -327,10 +353,13 @@ def webhook_rotate_secret(request, pk):
         hours = services.secret_overlap().total_seconds() / 3600
         messages.success(
             request,
-            f"A new signing secret was generated. The previous one keeps signing for {hours:g} hours "
-            "so the receiver can switch."
+            gettext(
+                "A new signing secret was generated. The previous one keeps signing for %(hours)s hours "
+                "so the receiver can switch."
+            )
+            % {"hours": f"{hours:g}"}
             if hours
-            else "A new signing secret was generated; the previous one no longer signs.",
+            else gettext("A new signing secret was generated; the previous one no longer signs."),
         )
         return redirect(webhook.get_absolute_url())
     hours = services.secret_overlap().total_seconds() / 3600
@@ -346,7 +375,9 @@ def webhook_expire_previous_secret(request, pk):
     """End a rotation's overlap now: only the current secret signs from the next request on."""
     webhook = get_object_or_404(Webhook, pk=pk)
     services.webhook_previous_secret_expire(webhook=webhook, actor=request.user)
-    messages.success(request, "The previous signing secret no longer signs; only the current one does.")
+    messages.success(
+        request, gettext("The previous signing secret no longer signs; only the current one does.")
+    )
     return redirect(webhook.get_absolute_url())
 
 
@@ -364,19 +395,27 @@ def webhook_filters_test(request):
         filters = json.loads(request.POST.get("filters") or "{}")
         validate_filters(filters)
     except ValueError:
-        return JsonResponse({"error": "The filters are not valid JSON."}, status=400)
+        return JsonResponse({"error": gettext("The filters are not valid JSON.")}, status=400)
     except ValidationError as exc:
         return JsonResponse({"error": " ".join(exc.messages)}, status=400)
     events = request.POST.getlist("events")
     if not events:
-        return JsonResponse({"error": "Choose the events to test the filters against."}, status=400)
+        return JsonResponse({"error": gettext("Choose the events to test the filters against.")}, status=400)
     results = selectors.events_filter_test(events=events, filters=filters, limit=FILTER_TEST_EVENTS)
     sent = sum(1 for r in results if r["sent"])
     summary = (
-        f"Of the last {len(results)} recorded event{'s' if len(results) != 1 else ''} of the chosen types, "
-        f"{sent} would have been sent and {len(results) - sent} filtered out."
+        ngettext(
+            "Of the last %(count)d recorded event of the chosen types, "
+            "%(sent)d would have been sent and %(filtered)d filtered out.",
+            "Of the last %(count)d recorded events of the chosen types, "
+            "%(sent)d would have been sent and %(filtered)d filtered out.",
+            len(results),
+        )
+        % {"count": len(results), "sent": sent, "filtered": len(results) - sent}
         if results
-        else "No recorded events of the chosen types yet (events that no webhook received are not recorded)."
+        else gettext(
+            "No recorded events of the chosen types yet (events that no webhook received are not recorded)."
+        )
     )
     return JsonResponse({"summary": summary, "events": results})
 
@@ -388,12 +427,16 @@ def sending_update(request):
     enabled = (not selectors.sending.enabled()) if wanted not in ("0", "1") else wanted == "1"
     services.webhook_settings_update(enabled=enabled, actor=request.user)
     if enabled:
-        messages.success(request, "Webhooks are on: every held delivery is being sent, oldest first.")
+        messages.success(
+            request, gettext("Webhooks are on: every held delivery is being sent, oldest first.")
+        )
     else:
         messages.warning(
             request,
-            "All webhook sending is off. Events and deliveries are still recorded and are sent "
-            "when it is switched on again.",
+            gettext(
+                "All webhook sending is off. Events and deliveries are still recorded and are sent "
+                "when it is switched on again."
+            ),
         )
     return HttpResponseRedirect(safe_next(request, reverse_list()))
 
@@ -454,15 +497,23 @@ def webhook_redeliver_failed(request, pk):
             form_errors_add(form, exc)
     if count is None:
         for error in form.errors.get("since", []):
-            messages.error(request, f"Redeliver failed deliveries: {error}")
+            messages.error(request, gettext("Redeliver failed deliveries: %(error)s") % {"error": error})
         return redirect(back)
     when = timezone.localtime(since).strftime("%Y-%m-%d %H:%M")
     if count:
         messages.success(
-            request, f"Redelivering {count} failed deliver{'y' if count == 1 else 'ies'} since {when}."
+            request,
+            ngettext(
+                "Redelivering %(count)d failed delivery since %(when)s.",
+                "Redelivering %(count)d failed deliveries since %(when)s.",
+                count,
+            )
+            % {"count": count, "when": when},
         )
     else:
-        messages.info(request, f"No failed deliveries since {when}: nothing to redeliver.")
+        messages.info(
+            request, gettext("No failed deliveries since %(when)s: nothing to redeliver.") % {"when": when}
+        )
     return redirect(back)
 
 
@@ -493,7 +544,7 @@ def delivery_detail(request, pk):
     try:
         delivery = selectors.delivery_get(pk=pk)
     except Delivery.DoesNotExist:
-        raise Http404("No such delivery.") from None
+        raise Http404(gettext("No such delivery.")) from None
     webhook = delivery.webhook
     content_type, body = render(delivery.event, webhook.payload_format, webhook=webhook)
     attempts = [
@@ -539,7 +590,10 @@ def delivery_redeliver(request, pk):
     new.refresh_from_db()
     messages.success(
         request,
-        f"Redelivery of event {new.event_id} started as delivery #{new.pk} (same webhook-id, "
-        f"receivers can drop it as a duplicate). Status: {new.get_status_display().lower()}.",
+        gettext(
+            "Redelivery of event %(event_id)s started as delivery #%(pk)s (same webhook-id, "
+            "receivers can drop it as a duplicate). Status: %(status)s."
+        )
+        % {"event_id": new.event_id, "pk": new.pk, "status": new.get_status_display().lower()},
     )
     return redirect(new.get_absolute_url())

@@ -3,6 +3,13 @@
 (function () {
   "use strict";
 
+  // Texts in the page's language: settings_layout.html renders them translated on [data-wh-i18n];
+  // the English fallback serves a page without it.
+  function t(key, fallback) {
+    var box = document.querySelector("[data-wh-i18n]");
+    return (box && box.getAttribute("data-" + key)) || fallback;
+  }
+
   function flash(text, level) {
     var stack = document.querySelector("[data-flash-stack]");
     if (!stack) return;
@@ -16,7 +23,7 @@
     close.type = "button";
     close.className = "wh-flash-close";
     close.setAttribute("data-dismiss", "");
-    close.setAttribute("aria-label", "Dismiss");
+    close.setAttribute("aria-label", t("dismiss", "Dismiss"));
     close.textContent = "\u00d7";
     box.appendChild(span);
     box.appendChild(close);
@@ -28,8 +35,8 @@
   function setSwitch(form, enabled) {
     var button = form.querySelector(".wh-switch");
     button.setAttribute("aria-checked", enabled ? "true" : "false");
-    button.title = enabled ? "Enabled: click to disable" : "Disabled: click to enable";
-    form.querySelector(".wh-switch-text").textContent = enabled ? "On" : "Off";
+    button.title = enabled ? t("enabled-title", "Enabled: click to disable") : t("disabled-title", "Disabled: click to enable");
+    form.querySelector(".wh-switch-text").textContent = enabled ? t("on", "On") : t("off", "Off");
     form.querySelector("input[name=enabled]").value = enabled ? "0" : "1";
   }
 
@@ -72,8 +79,8 @@
     if (copy && navigator.clipboard) {
       var source = document.querySelector(copy.getAttribute("data-copy"));
       navigator.clipboard.writeText(source.textContent.trim()).then(function () {
-        copy.textContent = "Copied";
-        setTimeout(function () { copy.textContent = "Copy"; }, 1500);
+        copy.textContent = t("copied", "Copied");
+        setTimeout(function () { copy.textContent = t("copy", "Copy"); }, 1500);
       });
     }
   });

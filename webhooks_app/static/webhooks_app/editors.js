@@ -6,6 +6,16 @@
 (function () {
   "use strict";
 
+  // Texts in the page's language: settings_layout.html renders them translated on [data-wh-i18n];
+  // the English fallback serves a page without it.
+  function t(key, fallback) {
+    var box = document.querySelector("[data-wh-i18n]");
+    return (box && box.getAttribute("data-" + key)) || fallback;
+  }
+  function esc(text) {
+    return String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+  }
+
   // Event picker: a checked "All <resource> events" box covers its group's single boxes.
   function syncGroups(box) {
     box.querySelectorAll("[data-event-group]").forEach(function (group) {
@@ -70,7 +80,7 @@
     ["$eq", "equals"], ["$ne", "does not equal"], ["$in", "is one of"], ["$nin", "is none of"],
     ["$gt", "is greater than"], ["$gte", "is at least"], ["$lt", "is less than"], ["$lte", "is at most"],
     ["$contains", "contains"], ["$exists", "exists"]
-  ];
+  ].map(function (o) { return [o[0], t("op-" + o[0].slice(1), o[1])]; });
 
   function parseValue(text) {
     var trimmed = text.trim();
@@ -149,16 +159,16 @@
       div.className = "wh-filter-row";
       div.setAttribute("data-filter-row", "");
       var options = OPERATORS.map(function (o) {
-        return '<option value="' + o[0] + '">' + o[1] + "</option>";
+        return '<option value="' + o[0] + '">' + esc(o[1]) + "</option>";
       }).join("");
       div.innerHTML =
-        '<label class="wh-sr" for="' + id + '-path">Field</label>' +
-        '<input type="text" id="' + id + '-path" class="wh-input mono" data-part="path" placeholder="field, e.g. address.country" spellcheck="false">' +
-        '<label class="wh-sr" for="' + id + '-op">Condition</label>' +
+        '<label class="wh-sr" for="' + id + '-path">' + esc(t("field", "Field")) + '</label>' +
+        '<input type="text" id="' + id + '-path" class="wh-input mono" data-part="path" placeholder="' + esc(t("field-placeholder", "field, e.g. address.country")) + '" spellcheck="false">' +
+        '<label class="wh-sr" for="' + id + '-op">' + esc(t("condition", "Condition")) + '</label>' +
         '<select id="' + id + '-op" class="wh-select" data-part="op">' + options + "</select>" +
-        '<label class="wh-sr" for="' + id + '-value">Value</label>' +
-        '<input type="text" id="' + id + '-value" class="wh-input" data-part="value" placeholder="value (lists: SE, NO)">' +
-        '<button type="button" class="wh-btn wh-btn-sm" data-filter-remove>Remove<span class="wh-sr"> this condition</span></button>';
+        '<label class="wh-sr" for="' + id + '-value">' + esc(t("value", "Value")) + '</label>' +
+        '<input type="text" id="' + id + '-value" class="wh-input" data-part="value" placeholder="' + esc(t("value-placeholder", "value (lists: SE, NO)")) + '">' +
+        '<button type="button" class="wh-btn wh-btn-sm" data-filter-remove>' + esc(t("remove", "Remove")) + '<span class="wh-sr"> ' + esc(t("this-condition", "this condition")) + '</span></button>';
       div.querySelector('[data-part="path"]').value = row.path || "";
       div.querySelector('[data-part="op"]').value = row.op || "$eq";
       div.querySelector('[data-part="value"]').value = row.value || "";
@@ -182,12 +192,12 @@
       var rows = filters === undefined ? null : toRows(filters);
       rowsBox.innerHTML = "";
       if (rows === null) {
-        note.textContent = "These filters use $or/$and or nested values: edit them as JSON below.";
+        note.textContent = t("note-nested", "These filters use $or/$and or nested values: edit them as JSON below.");
         rowsBox.hidden = true;
         add.hidden = true;
         return;
       }
-      note.textContent = rows.length ? "" : "No conditions: every event of the chosen types is sent.";
+      note.textContent = rows.length ? "" : t("note-empty", "No conditions: every event of the chosen types is sent.");
       rowsBox.hidden = false;
       add.hidden = false;
       rows.forEach(function (row) { rowsBox.appendChild(rowElement(row)); });
@@ -195,7 +205,7 @@
     function toTextarea() {
       var filters = fromRows(readRows());
       textarea.value = Object.keys(filters).length ? JSON.stringify(filters, null, 2) : "";
-      note.textContent = Object.keys(filters).length ? "" : "No conditions: every event of the chosen types is sent.";
+      note.textContent = Object.keys(filters).length ? "" : t("note-empty", "No conditions: every event of the chosen types is sent.");
     }
     rowsBox.addEventListener("input", toTextarea);
     rowsBox.addEventListener("change", toTextarea);
@@ -223,7 +233,7 @@
         body.append("csrfmiddlewaretoken", form.querySelector("[name=csrfmiddlewaretoken]").value);
         body.append("filters", textarea.value);
         form.querySelectorAll("[name=events]:checked").forEach(function (box) { body.append("events", box.value); });
-        result.textContent = "Testing\u2026";
+        result.textContent = t("testing", "Testing\u2026");
         fetch(test.getAttribute("data-url"), { method: "POST", body: body, headers: { Accept: "application/json" }, credentials: "same-origin" })
           .then(function (response) { return response.json(); })
           .then(function (data) {
@@ -238,13 +248,13 @@
               data.events.forEach(function (e) {
                 var li = document.createElement("li");
                 li.className = e.sent ? "is-sent" : "is-filtered";
-                li.textContent = (e.sent ? "Sent: " : "Not sent: ") + e.event_type + " " + e.id + " (" + e.created_at + ")";
+                li.textContent = (e.sent ? t("sent", "Sent:") : t("not-sent", "Not sent:")) + " " + e.event_type + " " + e.id + " (" + e.created_at + ")";
                 list.appendChild(li);
               });
               result.appendChild(list);
             }
           })
-          .catch(function () { result.textContent = "Could not test the filters; try again."; });
+          .catch(function () { result.textContent = t("test-failed", "Could not test the filters; try again."); });
       });
     }
   });
