@@ -430,7 +430,7 @@ class DeliveryFilterForm(DeliveryListParams):
                 attrs={"type": "datetime-local", "step": 60}, format="%Y-%m-%dT%H:%M"
             )
         self.fields["event_id"].widget = forms.TextInput(
-            attrs={"placeholder": gettext("Event id (evt_\u2026)"), "spellcheck": "false", "size": 24}
+            attrs={"placeholder": gettext("Event id (evt_…)"), "spellcheck": "false", "size": 24}
         )
 
 

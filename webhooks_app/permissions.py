@@ -71,7 +71,7 @@ def allowed(user, action: str) -> bool:
 def denied_message(action: str) -> str:
     """The message shown, by the console and the API alike, to a user who may not do an action."""
     spec = ACTIONS[action]
-    names = f" {gettext('and')} ".join(spec.qualified)
+    names = (" " + gettext("and") + " ").join(spec.qualified)
     return ngettext(
         "You need the permission %(names)s to %(action)s.",
         "You need the permissions %(names)s to %(action)s.",

@@ -175,9 +175,7 @@ def webhook_create(request):
         else:
             messages.success(
                 request,
-                gettext(
-                    "Webhook \u201c%(name)s\u201d created. Send a test event to check that the receiver answers."
-                )
+                gettext("Webhook “%(name)s” created. Send a test event to check that the receiver answers.")
                 % {"name": webhook.name},
             )
             encryption_key_message(request, webhook)
@@ -191,7 +189,7 @@ def encryption_key_message(request, webhook: Webhook) -> None:
         messages.warning(
             request,
             gettext(
-                "Payload encryption key of \u201c%(name)s\u201d (shown this once, give it to the receiver): %(key)s"
+                "Payload encryption key of “%(name)s” (shown this once, give it to the receiver): %(key)s"
             )
             % {"name": webhook.name, "key": webhook.encryption_key},
         )
@@ -213,9 +211,7 @@ def webhook_update(request, pk):
         except (ValidationError, WebhookError) as exc:
             form_errors_add(form, exc)
         else:
-            messages.success(
-                request, gettext("Webhook \u201c%(name)s\u201d updated.") % {"name": webhook.name}
-            )
+            messages.success(request, gettext("Webhook “%(name)s” updated.") % {"name": webhook.name})
             encryption_key_message(request, webhook)
             return redirect(reverse_list())
     return render_page(
@@ -247,7 +243,7 @@ def webhook_delete(request, pk):
         services.webhook_delete(webhook=webhook)
         messages.success(
             request,
-            gettext("Webhook \u201c%(name)s\u201d and its delivery log were deleted.") % {"name": name},
+            gettext("Webhook “%(name)s” and its delivery log were deleted.") % {"name": name},
         )
         return redirect(reverse_list())
     return render_page(
@@ -265,9 +261,7 @@ def webhook_toggle(request, pk):
     enabled = (not webhook.enabled) if wanted not in ("0", "1") else wanted == "1"
     services.webhook_set_enabled(webhook=webhook, enabled=enabled, actor=request.user)
     text = (
-        gettext("Webhook \u201c%(name)s\u201d enabled.")
-        if enabled
-        else gettext("Webhook \u201c%(name)s\u201d disabled.")
+        gettext("Webhook “%(name)s” enabled.") if enabled else gettext("Webhook “%(name)s” disabled.")
     ) % {"name": webhook.name}
     if wants_json(request):
         return JsonResponse({"id": webhook.pk, "enabled": webhook.enabled, "message": text})
