@@ -237,6 +237,7 @@ def test_with_the_orm_broker_an_emit_is_one_statement_in_the_callers_transaction
         emit_queries()  # the subscriptions are cached
         event, queries = emit_queries()
     assert len(queries) == 1, queries
+    assert not event._state.adding, "the returned event is marked saved"
     assert Delivery.objects.filter(event=event).count() == 10
     assert Event.objects.filter(pk=event.pk).exists()
     assert OrmQ.objects.count() == 2

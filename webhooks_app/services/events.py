@@ -198,6 +198,9 @@ def _emit_in_one_statement(*, event: Event, webhook_ids: list[int], any_state: b
     sql += f"q AS (INSERT INTO {task_table} {task_sql} {written}) SELECT count(*) FROM d"  # noqa: S608
     with connection.cursor() as cursor:
         cursor.execute(sql, [*deliveries_params, *event_params, *task_params])
+        deliveries_written = cursor.fetchone()[0]
+    if deliveries_written:
+        event._state.adding, event._state.db = False, using  # saved, as event.save() would mark it
 
 
 def _row_values(instance, *, using: str) -> tuple[str, list]:
