@@ -5,7 +5,7 @@ import socket
 
 import pytest
 
-from tests.cluster import qcluster, real_queue  # noqa: F401 - fixtures
+from tests.cluster import GuardedCluster, qcluster, real_queue  # noqa: F401 - fixtures
 from tests.receiver import Receiver
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -60,3 +60,11 @@ def make_webhook(db):
 @pytest.fixture
 def webhook(make_webhook, receiver):
     return make_webhook(receiver.url)
+
+
+@pytest.fixture
+def start_cluster(transactional_db, qcluster, tmp_path):  # noqa: F811 - the qcluster fixture
+    """``start_cluster(overrides={...WEBHOOKS keys...}, redis_url=...)`` -> a guarded QCluster."""
+    guarded = GuardedCluster(qcluster, tmp_path)
+    yield guarded
+    assert guarded.outside_traffic() == "", "the cluster tried to reach a non-loopback address"

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from tests.cluster import emit_one, settle
 from tests.conftest import IN_CI, require_service
 from tests.receiver import Reply
-from tests.test_faults import emit_one, settle
 from webhooks_app.conf import app_settings
 from webhooks_app.models import Attempt, Delivery
 

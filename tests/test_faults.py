@@ -11,7 +11,6 @@ would do.
 
 import datetime as dt
 import ipaddress
-import json
 import re
 import socket
 import ssl
@@ -23,127 +22,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from django.db import transaction
 
-from tests.cluster import wait_until
+from tests.cluster import attempts, emit_one, settle, wait_until
 from tests.receiver import Receiver, Reply
-from webhooks_app import emit, services
-from webhooks_app.models import Attempt, Delivery
+from webhooks_app.models import Delivery
 
 pytestmark = [pytest.mark.cluster, pytest.mark.django_db(transaction=True)]
-
-NET_GUARD = r'''
-"""Loaded by every Python process of a test cluster: keep its traffic on loopback."""
-import ipaddress
-import os
-import socket
-
-_LOG = os.environ["WEBHOOKS_TEST_NETLOG"]
-_getaddrinfo = socket.getaddrinfo
-_connect = socket.socket.connect
-_connect_ex = socket.socket.connect_ex
-
-
-def _name(host):
-    return (host.decode() if isinstance(host, bytes) else str(host or "")).rstrip(".").lower()
-
-
-def getaddrinfo(host, *args, **kwargs):
-    if _name(host).endswith(".invalid"):
-        with open(_LOG + ".dns", "a") as f:
-            f.write(_name(host) + "\n")
-        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-    return _getaddrinfo(host, *args, **kwargs)
-
-
-def _check(address):
-    if not isinstance(address, tuple):
-        return  # a Unix socket
-    try:
-        loopback = ipaddress.ip_address(str(address[0]).split("%")[0]).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
-        with open(_LOG, "a") as f:
-            f.write(repr(address) + "\n")
-        raise ConnectionRefusedError(f"test network guard: {address!r} is not loopback")
-
-
-def connect(self, address):
-    _check(address)
-    return _connect(self, address)
-
-
-def connect_ex(self, address):
-    _check(address)
-    return _connect_ex(self, address)
-
-
-socket.getaddrinfo = getaddrinfo
-socket.socket.connect = connect
-socket.socket.connect_ex = connect_ex
-open(_LOG + ".loaded", "a").close()
-'''
-
-
-class GuardedCluster:
-    """Starts qcluster subprocesses that load the network guard; checks its log."""
-
-    def __init__(self, qcluster, path):
-        self._qcluster = qcluster
-        self.path = path
-        self.log = path / "netlog"
-        self.dns_log = path / "netlog.dns"
-        (path / "site").mkdir()
-        (path / "site" / "sitecustomize.py").write_text(NET_GUARD)
-
-    def __call__(self, overrides: dict | None = None, **kwargs):
-        env = {"PYTHONPATH": str(self.path / "site"), "WEBHOOKS_TEST_NETLOG": str(self.log)}
-        if overrides:
-            env["WEBHOOKS_TEST_OVERRIDES"] = json.dumps(overrides)
-        env.update(kwargs.pop("extra_env", {}))
-        loaded = self.path / "netlog.loaded"
-        loaded.unlink(missing_ok=True)
-        cluster = self._qcluster(extra_env=env, **kwargs)
-        wait_until(loaded.exists, 30, message="the cluster to load the network guard")
-        return cluster
-
-    def outside_traffic(self) -> str:
-        return self.log.read_text() if self.log.exists() else ""
-
-
-@pytest.fixture
-def start_cluster(transactional_db, qcluster, tmp_path):
-    """``start_cluster(overrides={...WEBHOOKS keys...}, redis_url=...)`` -> a guarded QCluster."""
-    guarded = GuardedCluster(qcluster, tmp_path)
-    yield guarded
-    assert guarded.outside_traffic() == "", "the cluster tried to reach a non-loopback address"
-
-
-def emit_one(data=None):
-    with transaction.atomic():
-        event = emit("contact.updated", data=data or {"id": 1})
-    return event
-
-
-def settle(ids, timeout: float = 40.0, cluster=None):
-    """Sweep from here (as the periodic sweep would) until the deliveries are final."""
-
-    def final():
-        services.deliveries_sweep()
-        return not Delivery.objects.filter(pk__in=ids, status=Delivery.Status.PENDING).exists()
-
-    try:
-        wait_until(final, timeout, interval=0.25, message=f"deliveries {ids} to end")
-    except AssertionError:
-        if cluster is not None:
-            print(cluster.log())
-        raise
-    return list(Delivery.objects.filter(pk__in=ids).order_by("pk"))
-
-
-def attempts(delivery) -> list[Attempt]:
-    return list(Attempt.objects.filter(delivery=delivery).order_by("number"))
 
 
 def test_500_then_200_succeeds_on_the_second_attempt(start_cluster, make_webhook, receiver):

@@ -11,8 +11,8 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
+from tests.cluster import settle
 from tests.receiver import Receiver, Reply
-from tests.test_faults import settle
 from webhooks_app import emit, services
 from webhooks_app.models import Delivery
 
