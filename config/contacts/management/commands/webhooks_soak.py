@@ -76,6 +76,7 @@ class Receiver:
         self.failures_sent = 0
         self.duplicates = 0
         self.bad_signatures = 0
+        self.cut_requests = 0
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -83,7 +84,15 @@ class Receiver:
             disable_nagle_algorithm = True
 
             def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                if len(body) < length:
+                    # The sender died mid-request (a SIGKILL of the cluster): not a
+                    # delivery, and not a bad signature either.
+                    with receiver.lock:
+                        receiver.cut_requests += 1
+                    self.close_connection = True
+                    return
                 verdict = receiver.answer(self.path, dict(self.headers.items()), body)
                 if verdict == "close":
                     self.close_connection = True
@@ -237,6 +246,7 @@ class Command(BaseCommand):
             ("failures sent by the receiver", report["failures_sent"]),
             ("requests received", report["requests"]),
             ("bad signatures", report["bad_signatures"]),
+            ("requests cut by a kill", report["cut_requests"]),
             ("deliveries failed (retries exhausted)", report["failed"]),
             ("deliveries still pending", report["pending"]),
             ("cluster kills", report["kills"]),
@@ -376,6 +386,7 @@ class Command(BaseCommand):
                 "failures_sent": receiver.failures_sent,
                 "requests": receiver.requests,
                 "bad_signatures": receiver.bad_signatures,
+                "cut_requests": receiver.cut_requests,
                 "failed": ours.filter(status=Delivery.Status.FAILED).count(),
                 "pending": ours.filter(status=Delivery.Status.PENDING).count(),
                 "kills": kills,
