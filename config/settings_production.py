@@ -10,7 +10,7 @@ specific to a deployment comes from the environment:
 - DATABASE_URL: PostgreSQL, default postgres://webhooks@127.0.0.1:5432/webhooks.
 - REDIS_URL: the django-q2 broker, default redis://127.0.0.1:6379/0.
 - WEBHOOKS_ENCRYPTION_KEYS: comma separated Fernet keys for secrets at rest (the
-  first encrypts, all decrypt; see the README, Security, for rotation). Empty: a key
+  first encrypts, all decrypt; see docs/security/index.md for rotation). Empty: a key
   derived from SECRET_KEY.
 - WEBHOOKS_ALLOWED_DESTINATIONS: private hosts or networks deliveries may reach
   (default none: only public addresses).

@@ -15,6 +15,7 @@ DEFAULTS = {
     # Delays in seconds before each retry after the first try; its length is the
     # number of retries. Jitter of +-RETRY_JITTER (a share) is applied.
     "RETRY_SCHEDULE": [5, 60, 300, 1800, 7200],
+    # Random spread of each retry delay, as a share of it (0.2: +-20 %).
     "RETRY_JITTER": 0.2,
     # A retry due within this many seconds gets a timed wake-up from the worker
     # that scheduled it, so the first retry really comes after a few seconds;
@@ -25,6 +26,8 @@ DEFAULTS = {
     # many of them go to one destination (an endpoint: the URL without its
     # query): a receiver that hangs occupies that many, never the whole worker.
     "CONCURRENCY": 16,
+    # At most this many of a worker's requests in flight go to one destination
+    # (an endpoint: the URL without its query).
     "DESTINATION_CONCURRENCY": 8,
     # A worker woken to send claims new work for this many seconds, then hands
     # the rest to another worker (keeps each django-q2 task well inside its timeout).
@@ -57,6 +60,8 @@ DEFAULTS = {
     # Auto-disable after this many consecutive failed deliveries spanning at
     # least AUTO_DISABLE_AFTER_DAYS. None turns auto-disable off.
     "AUTO_DISABLE_FAILURES": 50,
+    # Days a run of AUTO_DISABLE_FAILURES failed deliveries must span before the
+    # webhook is disabled.
     "AUTO_DISABLE_AFTER_DAYS": 5,
     # Fernet keys (urlsafe base64, 32 bytes) for secrets at rest; the first
     # encrypts, all decrypt. Empty: one key derived from SECRET_KEY.
