@@ -378,7 +378,7 @@ def webhook_expire_previous_secret(request, pk):
 FILTER_TEST_EVENTS = 20
 
 
-@console_view("webhook_view", methods=("POST",))
+@console_view("webhook_filters_test", methods=("POST",))
 def webhook_filters_test(request):
     """Which of the last recorded events of the chosen types the filters would let through (JSON).
 
