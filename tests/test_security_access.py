@@ -565,3 +565,90 @@ def test_a_new_url_never_carries_the_stored_api_key_or_header_values(partner, re
         assert API_KEY_STORED.encode() not in got.body and "Authorization" not in got.headers
     finally:
         attacker.stop()
+
+
+# Issue 18: responses that carry a secret are never cached ---------------------------------
+
+
+def no_store(response) -> bool:
+    return "no-store" in response.get("Cache-Control", "")
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "secret/"),
+        ("POST", "rotate-secret/"),
+        ("POST", "expire-previous-secret/"),
+        ("POST", "rotate-encryption-key/"),
+    ],
+)
+def test_api_answers_that_carry_a_secret_are_never_cached(db, method, path):
+    webhook = services.webhook_create(
+        name="Hook", events=["*"], url="http://127.0.0.1:9/hook", payload_encryption="aes-256-gcm"
+    )
+    api = token_client(make_user("root", staff=True, superuser=True))
+    response = api.generic(method, f"/api/webhooks/{webhook.pk}/{path}")
+    assert response.status_code == 200
+    webhook.refresh_from_db()
+    assert webhook.secret in response.content.decode() or webhook.encryption_key in response.content.decode()
+    assert no_store(response), response.get("Cache-Control")
+
+
+def test_the_api_create_answer_carries_the_secret_and_is_never_cached(db):
+    api = token_client(make_user("root", staff=True, superuser=True))
+    response = api.post(
+        "/api/webhooks/",
+        json.dumps(
+            {
+                "name": "New",
+                "events": ["*"],
+                "url": "http://127.0.0.1:9/h",
+                "payload_encryption": "aes-256-gcm",
+            }
+        ),
+        content_type="application/json",
+    )
+    assert response.status_code == 201
+    assert response.json()["secret"] == Webhook.objects.get().secret
+    assert no_store(response), response.get("Cache-Control")
+
+
+def console_form(**fields) -> dict:
+    return {
+        "name": "Encrypted",
+        "events": ["*"],
+        "notification_type": "REST",
+        "url": "http://127.0.0.1:9/hook",
+        "api_key_header": "X-API-Key",
+        "payload_format": "json",
+        "filters": "{}",
+        "enabled": "on",
+        **fields,
+    }
+
+
+def test_console_pages_that_show_a_secret_or_key_are_never_cached(db):
+    console = logged_in(make_user("root", staff=True, superuser=True))
+    # Created with encryption on: the key is shown once, in the page after the redirect.
+    response = console.post(
+        reverse("webhooks_app:webhook-create"), console_form(payload_encryption="aes-256-gcm"), follow=True
+    )
+    webhook = Webhook.objects.get()
+    assert webhook.encryption_key in response.content.decode()
+    assert no_store(response), response.get("Cache-Control")
+    # Switched on by an edit: the same.
+    other = services.webhook_create(name="Plain", events=["*"], url="http://127.0.0.1:9/other")
+    response = console.post(
+        reverse("webhooks_app:webhook-update", args=[other.pk]),
+        console_form(name="Plain", url="http://127.0.0.1:9/other", payload_encryption="aes-256-gcm"),
+        follow=True,
+    )
+    other.refresh_from_db()
+    assert other.encryption_key and other.encryption_key in response.content.decode()
+    assert no_store(response)
+    for name in ("webhook-reveal-secret", "webhook-rotate-encryption-key"):
+        response = console.post(reverse(f"webhooks_app:{name}", args=[webhook.pk]))
+        webhook.refresh_from_db()
+        assert webhook.encryption_key in response.content.decode(), name
+        assert no_store(response), name
