@@ -35,9 +35,12 @@ ENDPOINTS = [
     Endpoint("GET", "/api/webhooks/", ("view_webhook",), 200),
     Endpoint("POST", "/api/webhooks/", ("add_webhook",), 201, WEBHOOK_BODY),
     Endpoint("GET", "/api/webhooks/{webhook}/", ("view_webhook",), 200),
-    Endpoint("PUT", "/api/webhooks/{webhook}/", ("change_webhook",), 200, WEBHOOK_BODY),
-    Endpoint("PATCH", "/api/webhooks/{webhook}/", ("change_webhook",), 200, {"enabled": False}),
-    Endpoint("DELETE", "/api/webhooks/{webhook}/", ("delete_webhook",), 204),
+    # Changing or deleting needs seeing: a write answers with the webhook (issue 18).
+    Endpoint("PUT", "/api/webhooks/{webhook}/", ("view_webhook", "change_webhook"), 200, WEBHOOK_BODY),
+    Endpoint(
+        "PATCH", "/api/webhooks/{webhook}/", ("view_webhook", "change_webhook"), 200, {"enabled": False}
+    ),
+    Endpoint("DELETE", "/api/webhooks/{webhook}/", ("view_webhook", "delete_webhook"), 204),
     Endpoint("GET", "/api/webhooks/{webhook}/secret/", ("view_webhook", "change_webhook"), 200),
     Endpoint("POST", "/api/webhooks/{webhook}/rotate-secret/", ("view_webhook", "change_webhook"), 200),
     Endpoint(

@@ -1,6 +1,7 @@
 """Views of the REST API: authenticate, check permissions, validate, call a service or selector."""
 
 from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework import status, viewsets
@@ -99,6 +100,20 @@ class WebhookViewSet(WebhooksAPIMixin, viewsets.ModelViewSet):
         "redeliver_failed": "deliveries_redeliver_failed",
     }
     query_forms = {"list": WebhookListParams, "deliveries": DeliveryListParams, "stats": WebhookStatsParams}
+    # Answers that carry the signing secret or the encryption key: Cache-Control: no-store.
+    no_store_actions = (
+        "create",
+        "secret",
+        "rotate_secret",
+        "expire_previous_secret",
+        "rotate_encryption_key",
+    )
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if self.action in self.no_store_actions:
+            add_never_cache_headers(response)
+        return response
 
     def get_queryset(self):
         if self.action in ("list", "retrieve"):
@@ -407,6 +422,8 @@ class DocsView(WebhooksAPIMixin, SpectacularSwaggerView):
     exclude_from_schema = True
     parser_classes = []
     renderer_classes = SpectacularSwaggerView.renderer_classes
+    # A page, not a resource: OPTIONS has no template to render its metadata with (a 500).
+    http_method_names = ["get", "head"]
     permission_action = "schema_view"
     title = SCHEMA_SETTINGS["TITLE"]
 

@@ -30,9 +30,11 @@ from .events import event_emit
 from .queue import DRAIN_TASK, TASK, deliveries_sweep, retries_schedule_wakeup, workers_wake
 from .retention import PURGE_TASK, retention_purge, retention_purge_slice
 from .webhooks import (
+    DESTINATION_FIELDS,
     WEBHOOK_FIELDS,
     secret_overlap,
     webhook_create,
+    webhook_credentials_reentry_errors,
     webhook_delete,
     webhook_disable,
     webhook_encryption_key_rotate,
@@ -46,6 +48,7 @@ from .webhooks import (
 
 __all__ = [
     "ALLOWED_TRANSITIONS",
+    "DESTINATION_FIELDS",
     "DRAIN_TASK",
     "PURGE_TASK",
     "REDACTED",
@@ -72,6 +75,7 @@ __all__ = [
     "retry_delay",
     "secret_overlap",
     "webhook_create",
+    "webhook_credentials_reentry_errors",
     "webhook_delete",
     "webhook_disable",
     "webhook_encryption_key_rotate",
