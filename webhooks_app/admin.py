@@ -81,6 +81,9 @@ class WebhookAdminForm(forms.ModelForm):
         for name in self.DEFAULTED:
             if name in cleaned and not cleaned[name]:
                 cleaned[name] = getattr(self.instance, name)
+        if self.instance._state.adding:
+            # webhook_create's rule, said here: an error raised in save_model would be a 500.
+            services.webhook_limit_check()
         return cleaned
 
 

@@ -241,6 +241,14 @@ def _check_numbers():
                 id="webhooks_app.E027",
             )
         )
+    limit = app_settings.MAX_WEBHOOKS
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+        errors.append(
+            Error(
+                "WEBHOOKS['MAX_WEBHOOKS'] must be a positive integer, or None for no limit.",
+                id="webhooks_app.E028",
+            )
+        )
     drain = app_settings.DRAIN_SECONDS
     if not _is_number(drain) or drain <= 0:
         errors.append(

@@ -44,6 +44,10 @@ DEFAULTS = {
     "MAX_RESPONSE_BYTES": 20_000,
     # Largest payload accepted by emit(), in bytes of the rendered body.
     "MAX_PAYLOAD_BYTES": 256 * 1024,
+    # Webhooks the site may have at most (console, API, admin and services alike);
+    # one more is refused with a message. It also bounds the deliveries one event
+    # creates. None: no limit.
+    "MAX_WEBHOOKS": None,
     # Requests per token (or user) to the REST API, per scope, as DRF rates
     # ("N/s", "N/min", "N/hour", "N/day"): "emit" is POST /api/events/, "writes"
     # every other POST, PUT, PATCH and DELETE, "reads" GET, HEAD and OPTIONS, and
