@@ -325,3 +325,35 @@ def test_throttle_rates_the_check_refuses(settings, value):
     [error] = check_settings()
     assert error.id == "webhooks_app.E075"
     assert "API_THROTTLE_RATES" in error.msg and "emit" in error.hint
+
+
+def test_the_production_settings_count_in_a_cache_every_process_shares():
+    """The demo's default cache is per process; the production example's is Redis."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "DJANGO_SETTINGS_MODULE": "config.settings_production",
+        "SECRET_KEY": "p7#v$Qx2!mZ9@kLw4^rT8&yB1*eN6(uH3)sJ5_dF0+gC7=aV2-",
+        "ALLOWED_HOSTS": "example.com",
+        "REDIS_URL": "redis://127.0.0.1:6379/5",
+    }
+    code = (
+        "from django.conf import settings; c = settings.CACHES['default']; print(c['BACKEND'], c['LOCATION'])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {code}"],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [
+        "django.core.cache.backends.redis.RedisCache",
+        "redis://127.0.0.1:6379/5",
+    ]
