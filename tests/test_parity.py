@@ -270,6 +270,28 @@ def test_undeclared_types_a_webhook_has_are_kept_by_every_way_in(root):
     assert not accepted and errors["events"] == ['"invoice.paid" is not a declared event type.']
 
 
+# The site's limit on webhooks (WEBHOOKS["MAX_WEBHOOKS"]) ------------------------------------
+
+
+def test_one_webhook_more_than_max_webhooks_is_refused_the_same_way(root, settings):
+    settings.WEBHOOKS = {**settings.WEBHOOKS, "MAX_WEBHOOKS": 2}
+    for name in ("One", "Two"):
+        services.webhook_create(name=name, url=VALID["url"], events=["*"])
+    message = "This site has 2 webhooks and allows at most 2. Delete one before adding another."
+
+    outcomes = {name: create(root, {**VALID, "name": name}) for name, create in WAYS_IN.items()}
+
+    said = {}
+    for name, (accepted, errors) in outcomes.items():
+        assert not accepted, f"{name} accepted a webhook over the limit"
+        # About the whole request, not a field: the API's non_field_errors, the forms' __all__.
+        [(key, messages)] = errors.items()
+        assert key in ("non_field_errors", "__all__"), f"{name}: {errors}"
+        said[name] = messages
+    assert said["console"] == said["api"] == said["admin"] == [message], said
+    assert Webhook.objects.count() == 2
+
+
 # Redelivering a delivery still pending ---------------------------------------------------
 
 

@@ -86,6 +86,9 @@ class WebhookAdminForm(forms.ModelForm):
         reentry = services.webhook_credentials_reentry_errors(webhook=self.instance, fields=cleaned)
         for name, refusals in reentry.items():
             self.add_error(name, refusals)
+        if self.instance._state.adding:
+            # webhook_create's rule, said here: an error raised in save_model would be a 500.
+            services.webhook_limit_check()
         return cleaned
 
 

@@ -47,6 +47,20 @@ DEFAULTS = {
     "MAX_RESPONSE_BYTES": 20_000,
     # Largest payload accepted by emit(), in bytes of the rendered body.
     "MAX_PAYLOAD_BYTES": 256 * 1024,
+    # Webhooks the site may have at most (console, API, admin and services alike);
+    # one more is refused with a message. It also bounds the deliveries one event
+    # creates. None: no limit.
+    "MAX_WEBHOOKS": None,
+    # Requests per token (or user) to the REST API, per scope, as DRF rates
+    # ("N/s", "N/min", "N/hour", "N/day"): "emit" is POST /api/events/, "writes"
+    # every other POST, PUT, PATCH and DELETE, "reads" GET, HEAD and OPTIONS, and
+    # "auth" the requests with a bad or missing token per client address (past
+    # it, every request from that address gets 429 until the window passes, so
+    # guessing tokens gains nothing). Past a rate: 429 with Retry-After. A scope
+    # left out or None is not limited; None for the whole setting turns throttling
+    # off. The counts live in Django's default cache: a site-wide limit over
+    # several processes needs a shared cache (Redis, Memcached, the database).
+    "API_THROTTLE_RATES": {"emit": "20/s", "writes": "10/s", "reads": "20/s", "auth": "20/min"},
     # A worker holds a delivery for TIMEOUT + this margin; past it the sweep
     # hands the delivery to another worker (a crashed worker costs this delay).
     "LEASE_MARGIN": 30,

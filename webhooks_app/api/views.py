@@ -20,6 +20,7 @@ from .errors import JSONBodyParser, service_errors
 from .pagination import DeliveryCursorPagination, WebhookPagination
 from .permissions import ActionPermissions
 from .schema import SCHEMA_SETTINGS, WebhooksAutoSchema, form_parameters
+from .throttling import APIScopeThrottle, AuthFailureThrottling
 
 
 def api_reverse(request, name: str, args=()) -> str:
@@ -28,17 +29,21 @@ def api_reverse(request, name: str, args=()) -> str:
     return reverse(f"{namespace}:{name}", args=args)
 
 
-class WebhooksAPIMixin:
+class WebhooksAPIMixin(AuthFailureThrottling):
     """What every view of the API shares, whatever the host's REST_FRAMEWORK defaults.
 
     Token authentication comes first so that an anonymous request gets a 401 with
     ``WWW-Authenticate: Token`` (DRF falls back to 403 when the first authenticator
     cannot issue a challenge, as SessionAuthentication cannot). Request bodies are
-    JSON only.
+    JSON only. Throttled per token and scope, and per address for bad or missing
+    tokens (api.throttling, WEBHOOKS["API_THROTTLE_RATES"]).
     """
 
     authentication_classes = [TokenAuthentication, SessionAuthentication]
     permission_classes = [ActionPermissions]
+    throttle_classes = [APIScopeThrottle]
+    # The throttle scope of viewset actions that are not plain reads or writes (APIScopeThrottle).
+    throttle_scopes: dict = {}
     parser_classes = [JSONBodyParser]
     renderer_classes = [JSONRenderer, BrowsableAPIRenderer]
     schema = WebhooksAutoSchema()
@@ -361,6 +366,7 @@ class EventViewSet(WebhooksAPIMixin, viewsets.GenericViewSet):
     queryset = Event.objects.all()
     serializer_class = s.EventEmitSerializer
     permission_actions = {"create": "event_emit", "metadata": "event_emit"}
+    throttle_scopes = {"create": "emit"}
 
     @extend_schema(
         summary="Emit an event",

@@ -11,11 +11,12 @@ from django.db import transaction
 from django.db.models import ExpressionWrapper, F, TextField
 from django.db.models.functions import Coalesce
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 
 from .. import signing
 from ..conf import app_settings
 from ..events import TEST_EVENT
+from ..exceptions import WebhookValidationError
 from ..models import Delivery, Webhook, WebhookSettings
 from ..signals import webhook_disabled
 from ..validators import validate_secret
@@ -123,8 +124,49 @@ def webhook_create(*, actor=None, **fields) -> Webhook:
     webhook = Webhook(**fields, created_by=_actor(actor), updated_by=_actor(actor))
     _encryption_key_ensure(webhook)
     webhook.full_clean()
-    webhook.save()
+    with transaction.atomic():
+        if app_settings.MAX_WEBHOOKS is not None:
+            _webhooks_lock()
+        webhook_limit_check()
+        webhook.save()
     return webhook
+
+
+def webhook_limit_check() -> None:
+    """Refuse one webhook more than WEBHOOKS["MAX_WEBHOOKS"] allows (None: no limit).
+
+    The one rule for every way in: webhook_create calls it, and the admin's form
+    too, which must say it before its save (the admin cannot show an error raised
+    while saving).
+    """
+    limit = app_settings.MAX_WEBHOOKS
+    if limit is None:
+        return
+    count = Webhook.objects.count()
+    if count >= limit:
+        raise WebhookValidationError(
+            ngettext(
+                "This site has %(count)d webhook and allows at most %(max)d. "
+                "Delete one before adding another.",
+                "This site has %(count)d webhooks and allows at most %(max)d. "
+                "Delete one before adding another.",
+                count,
+            )
+            % {"count": count, "max": limit},
+            code="max_webhooks",
+        )
+
+
+def _webhooks_lock() -> None:
+    """Hold the site's settings row until the transaction ends, so that concurrent creates
+    count one after the other and none passes the limit.
+
+    An UPDATE that changes nothing is the lock on every backend: a row lock on
+    PostgreSQL, the database's write lock on SQLite (where SELECT ... FOR UPDATE
+    does nothing).
+    """
+    WebhookSettings.load()
+    WebhookSettings.objects.filter(pk=1).update(enabled=F("enabled"))
 
 
 def webhook_update(*, webhook: Webhook, actor=None, **fields) -> Webhook:
