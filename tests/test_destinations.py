@@ -158,3 +158,71 @@ def test_a_test_event_of_a_recipient_webhook_says_it_was_skipped(admin_client, r
     )
     assert "Test event skipped: The event has no recipient URL." in response.content.decode()
     assert Delivery.objects.get().status == Delivery.Status.SKIPPED
+
+
+# What the recipient URL callable returns is checked like a webhook's URL ----------------------
+
+
+def recipient_url_from_data(event):
+    """A RECIPIENT_URL for tests that returns whatever the event data says (never do this in a
+    host: whoever emits the event would choose the destination)."""
+    return (event.data or {}).get("url")
+
+
+def url_of_length(length: int, receiver) -> str:
+    base = receiver.url + "?pad="
+    return base + "a" * (length - len(base))
+
+
+@pytest.fixture
+def recipient_from_data(settings):
+    settings.WEBHOOKS = {**settings.WEBHOOKS, "RECIPIENT_URL": f"{__name__}.recipient_url_from_data"}
+
+
+@pytest.mark.parametrize("length", [2001, 2048, 5000])
+def test_an_over_long_recipient_url_is_a_skipped_delivery_not_an_error_in_the_hosts_save(
+    recipient_webhook, recipient_from_data, receiver, length
+):
+    """URLValidator allows 2,048 characters, Delivery.url holds 2,000: on PostgreSQL the
+    emit failed with DataError and took the host's save down with it."""
+    from webhooks_app import emit
+
+    url = url_of_length(length, receiver)
+    with committed():
+        contact = Contact.objects.create(name="Ada")  # the host's own save in the same transaction
+        emit("contact.updated", data={"id": contact.pk, "url": url})
+
+    assert Contact.objects.filter(pk=contact.pk).exists()
+    delivery = Delivery.objects.get(webhook=recipient_webhook, event_type="contact.updated")
+    assert delivery.status == Delivery.Status.SKIPPED and delivery.url == ""
+    assert delivery.last_error.startswith("The recipient URL 'http://127.0.0.1:")
+    assert "at most 2000 characters" in delivery.last_error and len(delivery.last_error) <= 500
+    assert not receiver.requests
+
+
+def test_a_recipient_url_of_exactly_the_limit_is_delivered(recipient_webhook, recipient_from_data, receiver):
+    from webhooks_app import emit
+
+    url = url_of_length(2000, receiver)
+    with committed():
+        emit("contact.updated", data={"id": 1, "url": url})
+
+    [request] = receiver.wait_for(1)
+    assert request.verify(recipient_webhook.secret)["data"]["id"] == 1
+    delivery = Delivery.objects.get(webhook=recipient_webhook)
+    assert delivery.url == url and delivery.status == Delivery.Status.SUCCEEDED
+    assert Attempt.objects.get(delivery=delivery).request_url == url
+
+
+def test_every_url_field_has_the_same_limit():
+    from config.contacts.models import Contact as DemoContact
+    from webhooks_app.validators import URL_MAX_LENGTH
+
+    assert URL_MAX_LENGTH == 2000
+    for field in (
+        Webhook._meta.get_field("url"),
+        Delivery._meta.get_field("url"),
+        Attempt._meta.get_field("request_url"),
+        DemoContact._meta.get_field("webhook_url"),
+    ):
+        assert field.max_length == URL_MAX_LENGTH, field

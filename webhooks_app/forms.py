@@ -13,7 +13,7 @@ from .exceptions import error_dict
 from .models import Webhook
 from .params import DeliveryListParams
 from .signing import MASK_BULLET, mask
-from .validators import MAX_CUSTOM_HEADERS
+from .validators import MAX_CUSTOM_HEADERS, URL_MAX_LENGTH
 
 ALL_EVENTS_LABEL = _("All events")
 ALL_EVENTS_DESCRIPTION = _("Every declared event type, including types declared later.")
@@ -155,7 +155,7 @@ class WebhookForm(forms.ModelForm):
     )
     url = forms.CharField(
         label=_("URL"),
-        max_length=2000,
+        max_length=URL_MAX_LENGTH,
         # Required unless the destination is the recipient's URL: the model's rule
         # (Webhook.clean) says so, with the API's message.
         required=False,

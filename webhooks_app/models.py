@@ -16,6 +16,7 @@ from .fields import EncryptedJSONField, EncryptedTextField
 from .signing import MASK_BULLET, mask, secret_generate
 from .validators import (
     EVENTS_REQUIRED,
+    URL_MAX_LENGTH,
     events_normalize,
     validate_custom_headers,
     validate_event_list,
@@ -68,7 +69,7 @@ class Webhook(models.Model):
     )
     url = models.URLField(
         _("URL"),
-        max_length=2000,
+        max_length=URL_MAX_LENGTH,
         blank=True,
         validators=[validate_webhook_url],
         help_text=_(
@@ -335,7 +336,7 @@ class Delivery(models.Model):
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries")
     event_type = models.CharField(max_length=100, help_text=_("Copied from the event for filtering."))
     url = models.CharField(
-        max_length=2000,
+        max_length=URL_MAX_LENGTH,
         blank=True,
         help_text=_(
             "The URL this delivery goes to (the webhook's, or the recipient's for a webhook "
@@ -401,7 +402,7 @@ class Attempt(models.Model):
     delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempts")
     number = models.PositiveIntegerField(help_text=_("1 for the first try, 2 for the first retry ..."))
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    request_url = models.URLField(max_length=2000)
+    request_url = models.URLField(max_length=URL_MAX_LENGTH)
     request_headers = models.JSONField(default=dict, help_text=_("As sent, with secrets redacted."))
     request_body = models.TextField(blank=True)
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)

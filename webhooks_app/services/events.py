@@ -3,7 +3,6 @@
 import logging
 
 from django.core.exceptions import ValidationError
-from django.core.validators import URLValidator
 from django.db import DEFAULT_DB_ALIAS, connections, router, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -14,7 +13,7 @@ from ..events import TEST_EVENT, current_context, registry
 from ..exceptions import InvalidEventData, ReservedEventType
 from ..models import Delivery, Event, Webhook
 from ..payloads import render, to_jsonable
-from ..validators import validate_webhook_url
+from ..validators import validate_recipient_url
 from . import queue
 
 logger = logging.getLogger(__name__)
@@ -105,7 +104,8 @@ def recipient_url(event: Event) -> tuple[str, str]:
     """(URL, "") of the event's recipient, or ("", why there is none) for a skipped delivery.
 
     The URL comes from WEBHOOKS["RECIPIENT_URL"] and passes the same validation as a
-    webhook's URL (the SSRF guard applies again when it is sent).
+    webhook's URL, its length included (the SSRF guard applies again when it is sent);
+    whatever the callable returns or raises, the host's save that emitted goes on.
     """
     path = app_settings.RECIPIENT_URL
     if not path:
@@ -118,8 +118,7 @@ def recipient_url(event: Event) -> tuple[str, str]:
     if not url:
         return "", "The event has no recipient URL."
     try:
-        URLValidator(schemes=["http", "https"])(url)
-        validate_webhook_url(url)
+        validate_recipient_url(url)
     except ValidationError as exc:
         return "", f"The recipient URL {str(url)[:200]!r} is not valid: {' '.join(exc.messages)}"[:500]
     return str(url), ""
