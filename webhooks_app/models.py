@@ -86,6 +86,16 @@ class Webhook(models.Model):
             "(read per event by WEBHOOKS['RECIPIENT_URL'])."
         ),
     )
+    recipient_credentials = models.BooleanField(
+        _("Send credentials to recipients"),
+        default=False,
+        help_text=_(
+            "Recipient's URL only: also send the API key, the custom headers and the secret hash "
+            "header to each recipient's URL. Off by default: whoever can emit an event or set a "
+            "recipient's URL chooses where it goes, so credentials meant for your partner would "
+            "follow it there. The signature headers are always sent."
+        ),
+    )
     api_key = EncryptedTextField(
         _("API Key"),
         blank=True,
@@ -269,6 +279,18 @@ class Webhook(models.Model):
             or event_type in events
             or resource_wildcard(resource_of(event_type)) in events
         ) and registry.is_deliverable(event_type)
+
+    def sends_credentials_to(self, url: str) -> bool:
+        """Whether a request to ``url`` carries the API key, the custom headers and the secret hash.
+
+        They are the operator's credentials for the receiver the operator chose: they go
+        to the URL this webhook names. A recipient's URL is chosen per event by whoever
+        emits it or sets the recipient's URL (WEBHOOKS["RECIPIENT_URL"]), so it gets
+        them only when ``recipient_credentials`` says so; signatures go everywhere.
+        """
+        if self.destination == self.Destination.RECIPIENT:
+            return self.recipient_credentials
+        return url == self.url
 
     @property
     def previous_secret_active(self) -> bool:

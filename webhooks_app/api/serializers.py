@@ -229,6 +229,7 @@ class WebhookSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             "filters",
             "timeout",
             "destination",
+            "recipient_credentials",
             "payload_encryption",
             "topic_prefix",
             "headers",
@@ -258,6 +259,12 @@ class WebhookSerializer(StrictFieldsMixin, serializers.ModelSerializer):
                 "help_text": "url: every event goes to this webhook's url. recipient: each event goes to "
                 "its recipient's URL, read per event by WEBHOOKS['RECIPIENT_URL'] (url may then be "
                 "blank); an event without one is a skipped delivery."
+            },
+            "recipient_credentials": {
+                "help_text": "destination recipient only. false (the default): each recipient's URL gets "
+                "the signed event but not api_key, headers or the secret hash header, because whoever "
+                "emits an event or sets a recipient's URL (WEBHOOKS['RECIPIENT_URL']) chooses where it "
+                "goes. true: they are sent to every recipient's URL too. Signatures are always sent."
             },
             "payload_encryption": {
                 "help_text": "aes-256-gcm: data is sent encrypted with the webhook's encryption_key "

@@ -272,8 +272,12 @@ def delivery_request(
     keys = [webhook.secret]
     if webhook.previous_secret and (webhook.previous_secret_expires_at or timezone.now()) > timezone.now():
         keys.append(webhook.previous_secret)
+    url = delivery.url or webhook.url
+    # The API key, the custom headers and the secret hash go only where the webhook
+    # says (Webhook.sends_credentials_to); signatures go with every request.
+    credentials = webhook.sends_credentials_to(url)
     # The custom headers first: the app's own names are refused there, and would win anyway.
-    headers = dict(webhook.headers or {})
+    headers = dict(webhook.headers or {}) if credentials else {}
     headers.update(
         {
             "Content-Type": content_type,
@@ -289,11 +293,11 @@ def delivery_request(
             "X-Webhook-Attempt": str(number),
         }
     )
-    if webhook.secret_hash_header:
+    if credentials and webhook.secret_hash_header:
         headers[webhook.secret_hash_header] = signing.secret_hash(webhook.secret)
-    if webhook.api_key:
+    if credentials and webhook.api_key:
         headers[webhook.api_key_header or "X-API-Key"] = webhook.api_key
-    return {"url": delivery.url or webhook.url, "headers": headers, "body": body}
+    return {"url": url, "headers": headers, "body": body}
 
 
 def headers_redact(headers: dict, *, webhook: Webhook) -> dict:

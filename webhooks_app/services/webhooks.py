@@ -38,6 +38,7 @@ WEBHOOK_FIELDS = (
     "secret",
     "secret_hash_header",
     "destination",
+    "recipient_credentials",
     "payload_encryption",
 )
 
