@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import router, transaction
 from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -97,8 +97,23 @@ def webhook_set_enabled(*, webhook: Webhook, enabled: bool, actor=None) -> Webho
 
 
 def webhook_delete(*, webhook: Webhook) -> None:
-    """Delete a webhook with its deliveries and attempts (events stay for others)."""
-    webhook.delete()
+    """Delete a webhook with its deliveries and attempts (events stay for others).
+
+    Its deliveries are locked first, in id order as a worker's record step locks
+    them (services.deliveries._deliveries_hold), and only then collected: a worker
+    recording attempts of them either commits first (its attempts are then
+    collected and deleted too) or waits and drops them. Collected before the lock,
+    an attempt committed meanwhile failed this delete on PostgreSQL (a deferred
+    foreign key); on SQLite the transaction's write lock does the same.
+    """
+    with transaction.atomic(using=router.db_for_write(Webhook)):
+        list(
+            Delivery.objects.filter(webhook=webhook)
+            .order_by("pk")
+            .select_for_update()
+            .values_list("pk", flat=True)
+        )
+        webhook.delete()
 
 
 def _secret_replace(webhook: Webhook, secret: str) -> None:
