@@ -710,6 +710,157 @@ def memory_rows(snapshots: list[dict], error: str) -> list[dict]:
     return rows
 
 
+# --- section 9: what an unwatched model pays --------------------------------------------------
+
+
+MODEL_SIGNAL_NAMES = ("pre_init", "post_init", "pre_save", "post_save", "pre_delete", "post_delete")
+
+
+def app_receiver_entries(signal) -> list:
+    """The entries of ``signal.receivers`` whose function lives in webhooks_app.
+
+    Read from Django's receiver list directly (not through the app's own functions)
+    so that the same measurement runs on any version of the app: before and after
+    its receivers were connected per watched model.
+    """
+    import weakref
+
+    found = []
+    for entry in signal.receivers:
+        func = entry[1]
+        if isinstance(func, weakref.ReferenceType):
+            func = func()
+        if (getattr(func, "__module__", None) or "").startswith("webhooks_app"):
+            found.append(entry)
+    return found
+
+
+class AppModelReceivers:
+    """Takes webhooks_app's model-signal receivers out of Django's lists and puts them back."""
+
+    def __init__(self):
+        from django.db.models import signals
+
+        self.signals = [getattr(signals, name) for name in MODEL_SIGNAL_NAMES]
+        self.saved = {id(sig): list(sig.receivers) for sig in self.signals}
+
+    def disconnect(self) -> None:
+        for sig in self.signals:
+            with sig.lock:
+                ours = app_receiver_entries(sig)
+                sig.receivers = [e for e in sig.receivers if e not in ours]
+                sig.sender_receivers_cache.clear()
+
+    def reconnect(self) -> None:
+        for sig in self.signals:
+            with sig.lock:
+                sig.receivers = list(self.saved[id(sig)])
+                sig.sender_receivers_cache.clear()
+
+    def running_for(self, model) -> int:
+        """How many webhooks_app receivers the model signals call for an instance of ``model``."""
+        count = 0
+        for sig in self.signals:
+            sync, async_ = sig._live_receivers(model)
+            count += sum(1 for r in [*sync, *async_] if (r.__module__ or "").startswith("webhooks_app"))
+        return count
+
+
+def time_variants(receivers: AppModelReceivers, op, total: int, rounds: int) -> dict:
+    """Microseconds per op with the app's receivers connected and disconnected.
+
+    ``total`` ops per variant in ``rounds`` rounds; the variants alternate (and swap
+    which goes first every round) so that a drift of the machine's load hits both;
+    the garbage collector is off while a round is timed. The best round of each variant
+    is compared (as timeit advises: on a shared machine the slower rounds measure the
+    neighbours' load, not the code).
+    """
+    import gc
+
+    each = max(1, total // rounds)
+    per_op = {"connected": [], "disconnected": []}
+    for r in range(rounds):
+        order = ("connected", "disconnected") if r % 2 == 0 else ("disconnected", "connected")
+        for variant in order:
+            if variant == "connected":
+                receivers.reconnect()
+            else:
+                receivers.disconnect()
+            gc.collect()
+            gc.disable()
+            try:
+                started = time.perf_counter()
+                op(each)
+                seconds = time.perf_counter() - started
+            finally:
+                gc.enable()
+            per_op[variant].append(seconds / each * 1e6)
+    receivers.reconnect()
+    connected, disconnected = min(per_op["connected"]), min(per_op["disconnected"])
+    return {
+        "ops": each * rounds,
+        "rounds": rounds,
+        "connected_us": connected,
+        "disconnected_us": disconnected,
+        "ratio": connected / disconnected,
+    }
+
+
+def section_unwatched(job, receiver) -> list[dict]:
+    """An unwatched model of the host: instantiations and saves, app receivers connected vs not."""
+    from django.apps import apps
+    from django.contrib.auth.models import Group, Permission
+    from django.contrib.contenttypes.models import ContentType
+    from django.db import transaction
+
+    from webhooks_app.conf import app_settings
+
+    watched = set()
+    for label in app_settings.MODELS or {}:
+        with contextlib.suppress(LookupError, ValueError):
+            watched.add(apps.get_model(label))
+    if Permission in watched or Group in watched:
+        raise RuntimeError("the benchmark's unwatched models (auth.Permission, auth.Group) are watched")
+    reset_state(receiver)
+    content_type = ContentType.objects.get_for_model(Group)
+    receivers = AppModelReceivers()
+    target = job["target"]
+    rows = []
+
+    def instantiate(n):
+        for i in range(n):
+            Permission(name="Can bench", codename=f"bench_{i}", content_type_id=content_type.pk)
+
+    serial = iter(range(10**9))
+
+    def save(n):
+        # One transaction per round, rolled back: the rows never accumulate and the
+        # commit (an fsync on SQLite) is not what is measured.
+        with transaction.atomic():
+            for _ in range(n):
+                Group(name=f"bench-{next(serial)}").save()
+            transaction.set_rollback(True)
+
+    instantiate(1000)  # warm-up: imports, caches
+    save(50)
+    operations = (
+        ("Permission(...)", "auth.Permission", instantiate, job["instances"]),
+        ("Group(...).save()", "auth.Group", save, job["saves"]),
+    )
+    for name, label, op, total in operations:
+        row = time_variants(receivers, op, total, job["rounds"])
+        model = apps.get_model(label)
+        row.update(
+            operation=name,
+            receivers=receivers.running_for(model),
+            target=f"<= {target:.2f}x",
+            met=row["ratio"] <= target,
+        )
+        rows.append(row)
+        say(f"{name}: {row['connected_us']:.2f} us vs {row['disconnected_us']:.2f} us, {row['ratio']:.3f}x")
+    return rows
+
+
 # --- entry point for a job --------------------------------------------------------------------
 
 
@@ -729,6 +880,7 @@ JOBS = {
     "fanout": section_fanout,
     "retry": section_retry,
     "memory": section_memory,
+    "unwatched": section_unwatched,
 }
 
 
