@@ -128,7 +128,7 @@ def sizes(args) -> dict:
         "hang_cap_min": (10 if q else 15) * scale,
         "unwatched_instances": 20_000 if q else 200_000,
         "unwatched_saves": 500 if q else 5_000,
-        "unwatched_rounds": 10,
+        "unwatched_rounds": 40 if q else 100,
     }
 
 
@@ -727,7 +727,7 @@ DESCRIPTIONS = {
     9: "a model the app does not watch, in one process: Permission(...) instantiations, and "
     "Group(...).save() inserts (in a transaction rolled back per round), with webhooks_app's "
     "model-signal receivers connected (as installed) vs taken out of Django's receiver lists; "
-    "10 alternating rounds each, the best round of each compared; 'app receivers' = webhooks_app receivers connected to the "
+    "alternating rounds (100, --quick 40), the best round of each compared; 'app receivers' = webhooks_app receivers connected to the "
     "model's signals (pre/post init, save, delete)",
 }
 
@@ -745,6 +745,7 @@ def table(section: int, rows: list[dict]) -> str:
         {f"{r.get('db', '')} {r.get('broker', '')}: {r['error']}" for r in rows if r.get("error")}
     )
     lines += [f"  note: {e.strip()}" for e in errors]
+    lines += [f"  note: {n}" for n in dict.fromkeys(r["note"] for r in rows if r.get("note"))]
     return "\n".join(lines)
 
 
