@@ -1,7 +1,7 @@
 """Views of the REST API: authenticate, check permissions, validate, call a service or selector."""
 
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema_view
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework import status, viewsets
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
@@ -18,7 +18,7 @@ from . import serializers as s
 from .errors import JSONBodyParser, service_errors
 from .pagination import DeliveryCursorPagination, WebhookPagination
 from .permissions import ActionPermissions
-from .schema import SCHEMA_SETTINGS, WebhooksAutoSchema, form_parameters
+from .schema import SCHEMA_SETTINGS, WebhooksAutoSchema, extend_schema, form_parameters
 
 
 def api_reverse(request, name: str, args=()) -> str:
