@@ -700,10 +700,12 @@ COLUMNS = {
         ("ops", "ops", ""),
         ("app receivers", "receivers", ""),
         ("connected us/op", "connected_us", ".2f"),
+        ("stand-in us/op", "stand_in_us", ".2f"),
         ("disconnected us/op", "disconnected_us", ".2f"),
         ("ratio", "ratio", ".3f"),
         ("target", "target", ""),
         ("met", "met", ""),
+        ("app only", "app_ratio", ".3f"),
     ],
 }
 
@@ -726,7 +728,9 @@ DESCRIPTIONS = {
     "drained by one running cluster; on the last configuration selected only",
     9: "a model the app does not watch, in one process: Permission(...) instantiations, and "
     "Group(...).save() inserts (in a transaction rolled back per round), with webhooks_app's "
-    "model-signal receivers connected (as installed) vs taken out of Django's receiver lists; "
+    "model-signal receivers connected (as installed), replaced by a do-nothing function for the same "
+    "senders (stand-in), and taken out of Django's receiver lists (disconnected); ratio = connected over "
+    "disconnected (the target), app only = connected over stand-in; "
     "alternating rounds (100, --quick 40), the best round of each compared; 'app receivers' = webhooks_app receivers connected to the "
     "model's signals (pre/post init, save, delete)",
 }
