@@ -268,9 +268,9 @@ class WebhookForm(forms.ModelForm):
             'sends contact.created as "acme.contact.created".'
         )
         help_texts["recipient_credentials"] = _(
-            "Only for Recipient's URL. Off (recommended): recipients get signed events but not the API "
-            "key, the custom headers or the secret hash, because whoever emits an event or sets a "
-            "recipient's URL chooses where it goes. Turn it on only if every recipient may hold them."
+            "Only when each event goes to its recipient. Off (recommended): recipients get signed events "
+            "but not the API key, the custom headers or the secret hash, because whoever emits an event or "
+            "sets a recipient's address chooses where it goes. Turn it on only if every recipient may hold them."
         )
         help_texts["secret_hash_header"] = _(
             "Optional. A header name, e.g. X-Webhook-Secret-Hash: every request then carries the hex "

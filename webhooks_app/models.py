@@ -90,10 +90,10 @@ class Webhook(models.Model):
         _("Send credentials to recipients"),
         default=False,
         help_text=_(
-            "Recipient's URL only: also send the API key, the custom headers and the secret hash "
-            "header to each recipient's URL. Off by default: whoever can emit an event or set a "
-            "recipient's URL chooses where it goes, so credentials meant for your partner would "
-            "follow it there. The signature headers are always sent."
+            "For the recipient destination only: also send the API key, the custom headers and the "
+            "secret hash header to each recipient's address. Off by default: whoever can emit an event "
+            "or set a recipient's address chooses where it goes, so credentials meant for your partner "
+            "would follow it there. The signature headers are always sent."
         ),
     )
     api_key = EncryptedTextField(
