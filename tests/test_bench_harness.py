@@ -26,7 +26,13 @@ def call(method: str, path: str, webhook_id: str = "", query: str = "") -> tuple
     headers = [(b"content-type", b"application/json")]
     if webhook_id:
         headers.append((b"webhook-id", webhook_id.encode()))
-    scope = {"type": "http", "method": method, "path": path, "headers": headers, "query_string": query.encode()}
+    scope = {
+        "type": "http",
+        "method": method,
+        "path": path,
+        "headers": headers,
+        "query_string": query.encode(),
+    }
     asyncio.run(receiver_app.app(scope, receive, send))
     return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
 
@@ -121,7 +127,9 @@ def results_of_a_run(loop_per_second: float, ceiling: float) -> dict:
         "sections": {
             "1": [loop],
             "2": [drain],
-            "6": [{"db": "postgres", "broker": "orm", "webhooks": 1000, "endpoints": 1000, "per_second": 600.0}],
+            "6": [
+                {"db": "postgres", "broker": "orm", "webhooks": 1000, "endpoints": 1000, "per_second": 600.0}
+            ],
             "13": [
                 {
                     "db": "postgres",

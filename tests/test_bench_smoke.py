@@ -58,7 +58,9 @@ def test_bench_command_runs_and_prints_the_drain_row():
     assert float(row["deliveries/s"].replace(",", "")) > 0, output
     # The receiver's ceiling beside every loop and ratio; no ratio when the loop came near it.
     loops = table_rows(output, 1)
-    assert len(loops) == 2 and all(float(r["receiver ceiling req/s"].replace(",", "")) > 0 for r in loops), output
+    assert len(loops) == 2 and all(float(r["receiver ceiling req/s"].replace(",", "")) > 0 for r in loops), (
+        output
+    )
     assert row["ceiling req/s"] == loops[-1]["receiver ceiling req/s"], output
     if float(loops[-1]["loop/ceiling"]) > 1 / 3:
         assert row["ratio"] == "-" and "more than a third of the receiver's ceiling" in output, output
