@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint install migrate screenshots clean matrix matrix-install bench docs docs-build
+.PHONY: run test lint install migrate screenshots clean matrix matrix-install bench bench-report docs docs-build
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) is required"; exit 1; }
@@ -68,10 +68,27 @@ test: lint
 	  TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest -m "not browser" $(PYTEST_ARGS); \
 	else echo "PostgreSQL is unreachable: skipped the PostgreSQL run (CI requires it)"; fi
 
-# The performance benchmark (issue 8): prints tables, asserts nothing. It sets up its
-# own database, Redis db 13, receiver and clusters. BENCH_ARGS=--quick for a short run.
+# The performance benchmark (issues 8 and 19): prints tables and issue 19's targets,
+# asserts nothing. It sets up its own database, Redis db 13, receiver and clusters; the
+# receiver's ceiling is measured with wrk (Debian's package, installed here when missing
+# and this is root), else with tests/bench/loadgen.py's Python generator (the output says
+# which). BENCH_ARGS=--quick for a short run; BENCH_JSON=results.json also writes the
+# results, and `make bench-report BENCH_JSON=results.json` regenerates
+# docs/performance-figures.md from them (docs/performance.md includes it).
+BENCH_JSON ?=
 bench: install
-	$(PY) -m tests.bench.webhooks_bench $(BENCH_ARGS)
+	@command -v wrk >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing wrk (Debian's package) to measure the receiver's ceiling"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1 \
+	    || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; } \
+	    || echo "could not install wrk: the Python load generator measures the receiver's ceiling"; \
+	  else echo "wrk is not installed: the Python load generator measures the receiver's ceiling"; fi; }
+	$(PY) -m tests.bench.webhooks_bench $(if $(BENCH_JSON),--json $(BENCH_JSON)) $(BENCH_ARGS)
+
+bench-report: install
+	@test -n "$(BENCH_JSON)" || { echo "usage: make bench-report BENCH_JSON=results.json"; exit 1; }
+	$(PY) -m tests.bench.report $(BENCH_JSON) > docs/performance-figures.md
 
 # The version matrix (noxfile.py): Python 3.11, 3.12, 3.13 with Django 5.2, and
 # Django 6.0 on 3.12+; each session installs the project with that Django and runs the

@@ -1,7 +1,8 @@
 """The benchmark command runs: SQLite and the ORM broker, sections 1 and 2, small.
 
 It proves that ``python -m tests.bench.webhooks_bench`` works end to end (its own
-receiver, database and qcluster) and prints the drain row; it asserts no speed.
+receiver, database and qcluster) and prints the receiver's ceiling, the drain row
+and issue 19's targets; it asserts no speed.
 """
 
 import os
@@ -55,4 +56,14 @@ def test_bench_command_runs_and_prints_the_drain_row():
     (row,) = table_rows(output, 2)
     assert (row["db"], row["broker"], row["deliveries"], row["received"]) == ("sqlite", "orm", "200", "200")
     assert float(row["deliveries/s"].replace(",", "")) > 0, output
-    assert float(row["ratio"]) > 0, output
+    # The receiver's ceiling beside every loop and ratio; no ratio when the loop came near it.
+    loops = table_rows(output, 1)
+    assert len(loops) == 2 and all(float(r["receiver ceiling req/s"].replace(",", "")) > 0 for r in loops), (
+        output
+    )
+    assert row["ceiling req/s"] == loops[-1]["receiver ceiling req/s"], output
+    if float(loops[-1]["loop/ceiling"]) > 1 / 3:
+        assert row["ratio"] == "-" and "more than a third of the receiver's ceiling" in output, output
+    else:
+        assert float(row["ratio"]) > 0, output
+    assert "== Targets (issue 19) ==" in output and "drain, orm broker" in output, output

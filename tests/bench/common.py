@@ -27,6 +27,8 @@ EVENT_TYPES = {
     "bench.retry": "Benchmark: a receiver failing every first try.",
     "bench.memory": "Benchmark: worker memory over a long run.",
     "bench.warm": "Benchmark: warm-up of a freshly started cluster.",
+    "bench.api": "Benchmark: events emitted through POST /api/events/.",
+    "bench.burst": "Benchmark: a burst of emits, each in its own transaction.",
 }
 
 REDIS_DB = 13  # the benchmark's own Redis database (FLUSHDB at start); never 0

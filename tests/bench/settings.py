@@ -45,3 +45,9 @@ LOGGING = {
         "webhooks_app": {"handlers": ["console"], "level": os.environ.get("BENCH_APP_LOG_LEVEL", "WARNING")},
     },
 }
+
+# The benchmark's app (tests/bench/apps.py: counts the drains a cluster runs, from
+# django-q2's post_execute signal) and its URLs (the demo's plus section 12's
+# minimal DRF view).
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.bench.apps.BenchConfig"]  # noqa: F405
+ROOT_URLCONF = "tests.bench.urls"

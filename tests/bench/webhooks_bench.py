@@ -4,8 +4,10 @@
     python -m tests.bench.webhooks_bench --quick            # counts 10x smaller, a few minutes
     python -m tests.bench.webhooks_bench --db sqlite --broker orm --sections 1,2 --json out.json
 
-It sets up everything itself: a receiver in its own process (uvicorn serving
-tests/bench/receiver_app.py on 127.0.0.1 and a free port), its own database (a
+It sets up everything itself: a receiver in its own process (uvicorn with httptools
+and uvloop serving the raw ASGI app tests/bench/receiver_app.py on 127.0.0.1 and a
+free port; its ceiling, the requests/s it answers a load generator, is measured
+before every plain loop: wrk when installed, else tests/bench/loadgen.py), its own database (a
 SQLite file in a temporary folder, and/or the PostgreSQL database webhooks_bench
 at 127.0.0.1:5432, created and dropped), its own Redis database (db 13 at
 127.0.0.1:6379, flushed) and real ``manage.py qcluster`` subprocesses with the
@@ -15,8 +17,9 @@ the tables are printed at the end, one per section, after a line describing the
 machine. Every wait is bounded; subprocesses and temporary files are removed at
 the end, also on Ctrl-C.
 
-Sections:
- 1. plain loop: P processes of ``requests.Session().post`` with the app's envelope (the limit);
+Sections (10-14 and the targets table: issue 19):
+ 1. plain loop: P processes of ``requests.Session().post`` with the app's envelope (the limit),
+    after the receiver's ceiling; no ratio to a loop that reached more than a third of it;
  2. drain: N deliveries queued with no cluster, then a qcluster with P workers;
  3. emit overhead: ``Contact.objects.create()`` unwatched, then watched with 0/1/10/100 webhooks;
  4. commit-to-receipt latency at light load (a save every 20 ms);
@@ -26,7 +29,15 @@ Sections:
  8. worker memory (RSS) after a few and after many deliveries by one cluster (one configuration:
     the last selected, PostgreSQL + Redis by default);
  9. unwatched model: what instantiating and saving a model the app does not watch costs with the
-    app's receivers connected vs disconnected, in one process (per database, first broker only).
+    app's receivers connected vs disconnected, in one process (per database, first broker only);
+10. end to end: a cluster running while N watched saves are made; deliveries/s to the last receipt;
+11. POST /api/events/ in process: ms and queries per request, next to a minimal DRF view;
+12. POST /api/events/ over HTTP: gunicorn with config/gunicorn.conf.py, 16 and 32 clients, a
+    cluster beside it, against the minimal DRF view on the same server;
+13. a burst of N emits (one transaction each): wake-ups queued, then drain tasks and empty drains;
+14. a py-spy profile of a qcluster during a drain: the top entries by own time (one configuration).
+At the end, every figure of issue 19's table with its target beside it; ``--json`` writes the
+results, which ``python -m tests.bench.report`` renders as docs/performance-figures.md.
 """
 
 import argparse
@@ -47,7 +58,8 @@ from pathlib import Path
 
 import requests
 
-from tests.bench.common import POSTGRES_ADMIN_URL, POSTGRES_DB, REDIS_DB
+from tests.bench import loadgen, targets
+from tests.bench.common import POSTGRES_ADMIN_URL, POSTGRES_DB, REDIS_DB, envelope_body
 
 ROOT = Path(__file__).resolve().parents[2]
 SECTIONS = {
@@ -88,8 +100,19 @@ def parse_args(argv=None):
         help="seconds to wait for another run that uses PostgreSQL or Redis to end (default 1800)",
     )
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
+    parser.add_argument(
+        "--profile-dir", metavar="DIR", help="keep section 14's raw py-spy profile (collapsed stacks) in DIR"
+    )
+    parser.add_argument(
+        "--load-tool",
+        choices=("auto", "wrk", "python"),
+        default="auto",
+        help="load generator of the receiver's ceiling and section 12 (default: wrk when installed)",
+    )
     parser.add_argument("--job", help=argparse.SUPPRESS)  # internal: run one child job
     args = parser.parse_args(argv)
+    if args.sections == parser.get_default("sections"):
+        args.sections = ",".join(map(str, SECTIONS))  # every section, those of issue 19 too
     try:
         args.sections = sorted({int(s) for s in args.sections.split(",") if s.strip()})
     except ValueError:
@@ -193,7 +216,7 @@ class Harness:
 
     def __init__(self, args):
         self.args = args
-        self.size = sizes(args)
+        self.size = {**sizes(args), **more_sizes(args)}
         self.workdir = Path(tempfile.mkdtemp(prefix="webhooks-bench-"))
         self.pids_file = self.workdir / "cluster-pids"
         self.pids_file.touch()
@@ -220,11 +243,13 @@ class Harness:
                     "127.0.0.1",
                     "--port",
                     str(port),
-                    "--loop",
-                    "asyncio",
+                    *receiver_server_options(),
                     "--log-level",
                     "warning",
                     "--no-access-log",
+                    # Kept-alive connections of the loop and the workers outlive a pause.
+                    "--timeout-keep-alive",
+                    "75",
                 ],
                 cwd=ROOT,
                 env=self.base_env(),
@@ -316,6 +341,8 @@ class Harness:
     def job(self, kind: str, config: dict, timeout: float, overrides: dict | None = None, **params) -> list:
         """Run one job in a child process; its rows, each with the configuration columns first."""
         self.jobs += 1
+        if getattr(self, "results", None) is not None:
+            self.results["load"].append(os.getloadavg())  # the machine's load while the run goes
         label = f"{self.jobs:02d}-{kind}-{config['db']}-{config['broker']}"
         spec = {
             "kind": kind,
@@ -377,7 +404,93 @@ class Harness:
 # --- section 1: the plain loop ----------------------------------------------------------------
 
 
+def receiver_server_options() -> list[str]:
+    """uvicorn's fast HTTP parser and event loop; without them (h11 and asyncio) the
+    receiver tops out at a few hundred requests/s, and that is what the loop measures."""
+    import importlib.util
+
+    if importlib.util.find_spec("httptools") and importlib.util.find_spec("uvloop"):
+        return ["--http", "httptools", "--loop", "uvloop"]
+    print(
+        "the receiver runs without httptools/uvloop (pip install -e '.[bench]'): its ceiling will be low",
+        file=sys.stderr,
+    )
+    return ["--http", "auto", "--loop", "auto"]
+
+
+def cpu_seconds(pid: int) -> float | None:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = raw[raw.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# The envelope and headers the app sends (the plain loop sends the same, signed per request).
+CEILING_HEADERS = {
+    "Content-Type": "application/json",
+    "User-Agent": "webhooks_app/bench",
+    "webhook-id": "evt_ceiling",
+    "webhook-timestamp": "1796400000",
+    "webhook-signature": "v1," + "A" * 43 + "=",
+    "X-Webhook-Signature": "0" * 64,
+    "X-Webhook-Event": "bench.drain",
+    "X-Webhook-Attempt": "1",
+}
+
+
+def receiver_ceiling(harness: Harness) -> dict:
+    """Requests/s the receiver answers a load generator (32 connections, the app's
+    envelope and headers), and its CPU per request meanwhile."""
+    size = harness.size
+    url = f"{harness.receiver_url}/ok/ceiling"
+    pid = harness.receiver_proc.pid
+    before, started = cpu_seconds(pid), time.time()
+    try:
+        result = loadgen.run(
+            url,
+            seconds=size["ceiling_seconds"],
+            connections=32,
+            body=envelope_body("bench.drain", "evt_ceiling").encode(),
+            headers=CEILING_HEADERS,
+            tool=harness.args.load_tool,
+        )
+    except Exception as exc:  # noqa: BLE001 - reported: no ceiling, so no ratio either
+        return {"ceiling_per_second": None, "ceiling_error": str(exc)[:300]}
+    finally:
+        requests.post(f"{harness.receiver_url}/reset", timeout=10).raise_for_status()
+    after, wall = cpu_seconds(pid), time.time() - started
+    cpu = after - before if after is not None and before is not None else None
+    return {
+        "ceiling_per_second": result["per_second"] if not result["non_2xx"] else None,
+        "ceiling_tool": result["tool"],
+        "ceiling_requests": result["requests"],
+        "ceiling_non_2xx": result["non_2xx"],
+        "ceiling_cpu_pct": cpu * 100 / wall if cpu is not None and wall else None,
+        "ceiling_us_per_request": cpu * 1e6 / result["requests"] if cpu and result["requests"] else None,
+    }
+
+
 def plain_loop(harness: Harness, measured: str) -> dict:
+    ceiling = receiver_ceiling(harness)
+    loop = plain_loop_only(harness, measured)
+    loop.update(ceiling)
+    if loop.get("per_second") and ceiling.get("ceiling_per_second"):
+        loop["share_of_ceiling"] = loop["per_second"] / ceiling["ceiling_per_second"]
+    loop["refused"] = targets.refusal(loop.get("per_second"), ceiling.get("ceiling_per_second"))
+    loop["load"] = os.getloadavg()[0]
+    print(
+        f"  receiver ceiling {fmt(ceiling.get('ceiling_per_second'), ',.0f')}/s "
+        f"({ceiling.get('ceiling_tool') or ceiling.get('ceiling_error')}); "
+        f"loop {fmt(loop.get('per_second'), ',.0f')}/s; load {loop['load']:.1f}",
+        file=sys.stderr,
+        flush=True,
+    )
+    return loop
+
+
+def plain_loop_only(harness: Harness, measured: str) -> dict:
     processes, total = harness.args.workers, harness.size["loop_requests"]
     each = max(1, total // processes)
     requests.post(f"{harness.receiver_url}/reset", timeout=10).raise_for_status()
@@ -456,6 +569,9 @@ def lock_shared_resources(wait: float):
 def run(args, harness: Harness) -> dict:
     size = harness.size
     results: dict = {"machine": machine(), "args": vars(args), "sizes": size, "sections": {}}
+    harness.results = results
+    results["started_at"] = time.time()
+    results["load"] = [os.getloadavg()]
     print(machine_line(results["machine"]), file=sys.stderr, flush=True)
     sections = results["sections"]
 
@@ -488,6 +604,8 @@ def run(args, harness: Harness) -> dict:
             config = {"db": db, "broker": broker}
             print(f"== {db} / {broker} ==", file=sys.stderr, flush=True)
             for section in later:
+                if section in MORE_SECTIONS and not more_section_wanted(section, config, dbs, brokers):
+                    continue
                 if section == 8 and config != {"db": dbs[-1], "broker": brokers[-1]}:
                     continue  # one configuration: 100,000 deliveries take minutes each
                 if section == 9 and broker != brokers[0]:
@@ -510,6 +628,8 @@ def run(args, harness: Harness) -> dict:
 
 def section_rows(harness: Harness, section: int, config: dict) -> list[dict]:
     size, job = harness.size, harness.job
+    if section in MORE_SECTIONS:
+        return more_section_rows(harness, section, config)
     if section == 2:
         n = size["drain"]
         return job(
@@ -585,6 +705,7 @@ def derive(results: dict) -> None:
         base = alone.get((row["db"], row["broker"]))
         if base and row.get("per_second") and base.get("per_second"):
             row["ratio"] = row["per_second"] / base["per_second"]
+    derive_more(results)
 
 
 # --- tables -----------------------------------------------------------------------------------
@@ -610,6 +731,11 @@ COLUMNS = {
         ("received", "received", ""),
         ("seconds", "seconds", ".2f"),
         ("requests/s", "per_second", ",.0f"),
+        ("receiver ceiling req/s", "ceiling_per_second", ",.0f"),
+        ("load generator", "ceiling_tool", ""),
+        ("receiver us/req", "ceiling_us_per_request", ".0f"),
+        ("loop/ceiling", "share_of_ceiling", ".2f"),
+        ("load", "load", ".1f"),
     ],
     2: [
         ("db", "db", ""),
@@ -618,6 +744,7 @@ COLUMNS = {
         ("deliveries", "deliveries", ""),
         ("received", "received", ""),
         ("loop req/s", "loop_per_second", ",.0f"),
+        ("ceiling req/s", "ceiling_per_second", ",.0f"),
         ("s from start", "seconds_from_start", ".2f"),
         ("deliveries/s", "per_second", ",.0f"),
         ("ratio", "ratio", ".2f"),
@@ -626,6 +753,8 @@ COLUMNS = {
         ("ratio from 1st", "ratio_after_first", ".2f"),
         ("s to DB done", "seconds_db_done", ".2f"),
         ("dups", "duplicates", ""),
+        ("drain tasks", "drain_tasks", ""),
+        ("empty drains", "empty_drains", ""),
     ],
     3: [
         ("db", "db", ""),
@@ -665,9 +794,13 @@ COLUMNS = {
         ("db", "db", ""),
         ("broker", "broker", ""),
         ("webhooks", "webhooks", ""),
+        ("endpoints", "endpoints", ""),
         ("received", "received", ""),
         ("first ms", "first_ms", ",.0f"),
         ("s to all", "seconds", ".2f"),
+        ("deliveries/s", "per_second", ",.0f"),
+        ("drain deliv/s from 1st", "drain_per_second", ",.0f"),
+        ("ratio", "ratio", ".2f"),
     ],
     7: [
         ("db", "db", ""),
@@ -710,7 +843,10 @@ COLUMNS = {
 }
 
 DESCRIPTIONS = {
-    1: "P processes, each a requests.Session().post loop of the app's envelope to /ok/loop",
+    1: "P processes, each a requests.Session().post loop of the app's envelope to /ok/loop; before it, "
+    "the receiver's ceiling: the requests/s it answers a load generator (32 connections, the same "
+    "envelope and headers), and its CPU per request; no ratio is reported against a loop above a third "
+    "of that ceiling",
     2: "N deliveries queued with no cluster, then a qcluster with P workers; ratio = deliveries/s "
     "over the plain loop's requests/s measured right before (section 1); 'from 1st' starts the clock "
     "at the first receipt",
@@ -720,7 +856,9 @@ DESCRIPTIONS = {
     5: "N events to A (/ok/a) alone, then the same with B (/hang/b, 10 s per request) subscribed too; "
     "clock from the first request of either webhook; next to B, A gets 3x its time alone, then its rate "
     "so far counts; ratio = A's deliveries/s over alone",
-    6: "one event to many webhooks (all to /ok/fan), cluster running; from the commit",
+    6: "one event to many webhooks, each with its own path (/ok/fan-0000 ...) on the one receiver, "
+    "cluster running; from the commit to the last receipt; ratio = deliveries/s over the same "
+    "configuration's drain (section 2) from its first receipt",
     7: "N events x 2 webhooks, one to /ok/x and one to /fail-first/y; RETRY_SCHEDULE [1]*5, "
     "RETRY_JITTER 0; lost = expected unique webhook-ids minus those answered 200 (in an unfinished "
     "run, not yet received)",
@@ -755,6 +893,7 @@ def table(section: int, rows: list[dict]) -> str:
 
 def render(results: dict, selected: list[int]) -> str:
     out = [machine_line(results["machine"])]
+    out += [run_line(results)]
     out += [f"note: {n}" for n in results.get("notes", [])]
     for section in selected:
         rows = results["sections"].get(str(section), [])
@@ -762,7 +901,331 @@ def render(results: dict, selected: list[int]) -> str:
         out.append(f"== {section}. {SECTIONS[section]} ==")
         out.append(f"({DESCRIPTIONS[section]})")
         out.append(table(section, rows) if rows else "(no rows)")
+        out += [f"  note: {n}" for n in dict.fromkeys(r["refused"] for r in rows if r.get("refused"))]
+        out += extra_lines(section, rows)
+    if results.get("targets"):
+        out += ["", render_targets(results)]
     return "\n".join(out)
+
+
+# --- issue 19: sections 10-14, the receiver's ceiling beside every ratio, the targets -----------
+
+MORE_SECTIONS = {
+    10: "End to end",
+    11: "POST /api/events/ in process",
+    12: "POST /api/events/ over HTTP (gunicorn)",
+    13: "A burst of emits",
+    14: "Profile of a drain (py-spy)",
+}
+SECTIONS.update(MORE_SECTIONS)
+
+
+def more_sizes(args) -> dict:
+    from tests.bench.sections_more import GUNICORN_VARIANTS
+
+    q, scale = args.quick, args.cap_scale
+    e2e = args.deliveries or (1_000 if q else 5_000)
+    burst = 1_000 if q else 6_000
+    profile = 2_000 if q else 8_000
+    return {
+        "ceiling_seconds": 3 if q else 5,
+        "e2e": e2e,
+        "e2e_cap": (60 + e2e / 20) * scale,
+        "api_reps": args.reps or (30 if q else 300),
+        "api_cap": (15 if q else 60) * scale,
+        "http_seconds": 3 if q else 8,
+        "http_clients": [16, 32],
+        # Every variant on PostgreSQL (the production database), the shipped config elsewhere.
+        "http_variants": ["shipped"] if q else list(GUNICORN_VARIANTS),
+        "burst": burst,
+        "burst_cap": (60 + burst / 20) * scale,
+        "profile": profile,
+        "profile_seconds": 3 if q else 10,
+        "profile_rate": 200,
+        "profile_cap": (60 + profile / 25) * scale,
+    }
+
+
+def profile_config(dbs: list[str], brokers: list[str]) -> dict:
+    """The one configuration section 14 profiles: PostgreSQL with the ORM broker when selected."""
+    return {
+        "db": "postgres" if "postgres" in dbs else dbs[0],
+        "broker": "orm" if "orm" in brokers else brokers[0],
+    }
+
+
+def more_section_wanted(section: int, config: dict, dbs: list[str], brokers: list[str]) -> bool:
+    if section == 12:
+        return config["broker"] == brokers[0]  # the server's figures; one broker is enough
+    if section == 14:
+        return config == profile_config(dbs, brokers)
+    return True
+
+
+def loop_before(harness: Harness, config: dict, what: str) -> dict:
+    """The plain loop measured before this configuration's drain, else one measured now."""
+    loops = harness.results["sections"].setdefault("1", [])
+    for loop in reversed(loops):
+        if loop["measured"] == f"before the {config['db']}/{config['broker']} drain":
+            return loop
+    loop = plain_loop(harness, f"before the {config['db']}/{config['broker']} {what}")
+    loops.append(loop)
+    return loop
+
+
+def more_section_rows(harness: Harness, section: int, config: dict) -> list[dict]:
+    size, job, args = harness.size, harness.job, harness.args
+    if section == 10:
+        loop = loop_before(harness, config, "end to end")
+        n, cap = size["e2e"], size["e2e_cap"]
+        rows = job("e2e", config, timeout=cap + 600, n=n, time_cap=cap)
+        for row in rows:
+            row.update(
+                loop_per_second=loop.get("per_second"),
+                ceiling_per_second=loop.get("ceiling_per_second"),
+                refused=loop.get("refused", ""),
+            )
+        return rows
+    if section == 11:
+        cap = size["api_cap"]
+        return job("api", config, timeout=4 * cap + 600, reps=size["api_reps"], time_cap=cap)
+    if section == 12:
+        variants = size["http_variants"] if config["db"] == "postgres" else ["shipped"]
+        spec = {
+            "variants": variants,
+            "clients": size["http_clients"],
+            "seconds": size["http_seconds"],
+            "load_tool": args.load_tool,
+        }
+        timeout = 600 + len(variants) * (90 + 3 * len(size["http_clients"]) * (size["http_seconds"] + 30))
+        return job("http", config, timeout=timeout, **spec)
+    if section == 13:
+        n, cap = size["burst"], size["burst_cap"]
+        return job("burst", config, timeout=cap + 600 + n * 0.1, n=n, time_cap=cap)
+    if section == 14:
+        spec = {
+            "n": size["profile"],
+            "seconds": size["profile_seconds"],
+            "rate": size["profile_rate"],
+            "top": 15,
+            "time_cap": size["profile_cap"],
+            "keep_dir": args.profile_dir,
+        }
+        return job("profile", config, timeout=size["profile_cap"] + 600, **spec)
+    raise ValueError(section)
+
+
+def _loop_row(sections: dict, db: str, broker: str) -> dict | None:
+    for loop in reversed(sections.get("1", [])):
+        if loop.get("measured") == f"before the {db}/{broker} drain":
+            return loop
+    return None
+
+
+def derive_more(results: dict) -> None:
+    """Issue 19's ratios: the ceiling and the refusal beside every ratio to the loop, the
+    fan-out to the drain, the API to the minimal view; then the targets table."""
+    sections = results["sections"]
+    for row in sections.get("2", []):
+        loop = _loop_row(sections, row["db"], row["broker"]) or {}
+        row["ceiling_per_second"] = loop.get("ceiling_per_second")
+        row["refused"] = loop.get("refused", "")
+        if row["refused"]:
+            row["ratio"] = row["ratio_after_first"] = None
+    for row in sections.get("10", []):
+        loop = row.get("loop_per_second")
+        ok = loop and row.get("per_second") and not row.get("refused")
+        row["ratio"] = row["per_second"] / loop if ok else None
+    drains = {(r["db"], r["broker"]): r for r in sections.get("2", [])}
+    for row in sections.get("6", []):
+        drain = drains.get((row["db"], row["broker"]), {})
+        row["drain_per_second"] = drain.get("per_second_after_first")
+        row["refused"] = drain.get("refused", "")
+        ok = row.get("per_second") and row["drain_per_second"] and not row["refused"]
+        row["ratio"] = row["per_second"] / row["drain_per_second"] if ok else None
+    minimal = {
+        (r["db"], r["broker"]): r
+        for r in sections.get("11", [])
+        if r.get("endpoint", "").startswith("POST /bench")
+    }
+    for row in sections.get("11", []):
+        base = minimal.get((row["db"], row["broker"]))
+        if base and base.get("median_ms") and row.get("median_ms") and row is not base:
+            row["minimal_ms"], row["minimal_queries"] = base["median_ms"], base.get("queries")
+            row["ratio"] = row["median_ms"] / base["median_ms"]
+    minimal = {
+        (r["db"], r["broker"], r.get("variant"), r.get("clients")): r
+        for r in sections.get("12", [])
+        if r.get("endpoint") == "minimal DRF view"
+    }
+    for row in sections.get("12", []):
+        if row.get("endpoint") != "/api/events/":
+            continue
+        base = minimal.get((row["db"], row["broker"], row.get("variant"), row.get("clients")))
+        if base and base.get("per_second") and row.get("per_second"):
+            row["minimal_per_second"] = base["per_second"]
+            row["ratio"] = row["per_second"] / base["per_second"]
+    results["targets"] = targets.build(results)
+
+
+def run_line(results: dict) -> str:
+    """When, the machine's load during the run, and the receiver's ceilings."""
+    loads = [sample[0] for sample in results.get("load", [])]
+    ceilings = [
+        r["ceiling_per_second"] for r in results["sections"].get("1", []) if r.get("ceiling_per_second")
+    ]
+    tools = sorted({r["ceiling_tool"] for r in results["sections"].get("1", []) if r.get("ceiling_tool")})
+    started = time.strftime("%Y-%m-%d %H:%M", time.localtime(results.get("started_at", time.time())))
+    line = (
+        f"run: {started}; load average (1 min) during the run {min(loads):.1f}-{max(loads):.1f}"
+        if loads
+        else ""
+    )
+    if ceilings:
+        line += (
+            f"; receiver ceiling {min(ceilings):,.0f}-{max(ceilings):,.0f} requests/s ({', '.join(tools)})"
+        )
+    return line
+
+
+def render_targets(results: dict) -> str:
+    """Issue 19's table: each figure of this run with its target beside it."""
+    header = ["figure", "db", "broker", "measured", "reference", "ratio", "target", "met"]
+    body = [
+        [
+            r["figure"],
+            r["db"] or "-",
+            r["broker"] or "-",
+            r["measured"],
+            r["reference"] or "-",
+            targets.ratio_text(r),
+            r["target"],
+            targets.met_text(r),
+        ]
+        for r in results["targets"]
+    ]
+    widths = [max(len(cell) for cell in column) for column in zip(header, *body, strict=True)]
+    lines = [
+        "== Targets (issue 19) ==",
+        "(every figure of the issue's table measured in this run, its target beside it)",
+    ]
+    lines.append("  ".join(c.ljust(w) for c, w in zip(header, widths, strict=True)).rstrip())
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in body]
+    notes = dict.fromkeys(
+        f"{r['db']} {r['broker']}: {r['note']}".strip() for r in results["targets"] if r["note"]
+    )
+    lines += [f"  note: {n}" for n in notes]
+    return "\n".join(lines)
+
+
+COLUMNS.update(
+    {
+        10: [
+            ("db", "db", ""),
+            ("broker", "broker", ""),
+            ("workers", "workers", ""),
+            ("saves", "saves", ""),
+            ("received", "received", ""),
+            ("saves/s", "saves_per_second", ",.0f"),
+            ("s to last receipt", "seconds", ".2f"),
+            ("deliveries/s", "per_second", ",.0f"),
+            ("loop req/s", "loop_per_second", ",.0f"),
+            ("ceiling req/s", "ceiling_per_second", ",.0f"),
+            ("ratio", "ratio", ".2f"),
+            ("dups", "duplicates", ""),
+            ("drain tasks", "drain_tasks", ""),
+            ("empty drains", "empty_drains", ""),
+        ],
+        11: [
+            ("db", "db", ""),
+            ("broker", "broker", ""),
+            ("endpoint", "endpoint", ""),
+            ("reps", "reps", ""),
+            ("median ms", "median_ms", ".2f"),
+            ("p90 ms", "p90_ms", ".2f"),
+            ("queries/req", "queries", ".1f"),
+            ("req/s", "per_second", ",.0f"),
+            ("events/s", "events_per_second", ",.0f"),
+            ("ms ratio to minimal", "ratio", ".2f"),
+        ],
+        12: [
+            ("db", "db", ""),
+            ("broker", "broker", ""),
+            ("gunicorn", "variant", ""),
+            ("workers", "workers", ""),
+            ("endpoint", "endpoint", ""),
+            ("clients", "clients", ""),
+            ("requests", "requests", ""),
+            ("req/s", "per_second", ",.0f"),
+            ("events/s", "events_per_second", ",.0f"),
+            ("ratio to minimal", "ratio", ".2f"),
+            ("non-2xx", "non_2xx", ""),
+            ("errors", "errors", ""),
+            ("p50 ms", "p50_ms", ".1f"),
+            ("p99 ms", "p99_ms", ".1f"),
+            ("load generator", "tool", ""),
+        ],
+        13: [
+            ("db", "db", ""),
+            ("broker", "broker", ""),
+            ("workers", "workers", ""),
+            ("emits", "emits", ""),
+            ("emits/s", "emits_per_second", ",.0f"),
+            ("queued wake-ups", "queued_wakeups", ""),
+            ("received", "received", ""),
+            ("s to all", "seconds_to_all", ".1f"),
+            ("s to empty queue", "seconds_to_empty_queue", ".1f"),
+            ("queue left", "queue_left", ""),
+            ("drain tasks", "drain_tasks", ""),
+            ("empty drains", "empty_drains", ""),
+        ],
+        14: [
+            ("db", "db", ""),
+            ("broker", "broker", ""),
+            ("rank", "rank", ""),
+            ("own %", "own_pct", ".1f"),
+            ("incl. %", "inclusive_pct", ".1f"),
+            ("own samples", "own_samples", ""),
+            ("function (file)", "function", ""),
+        ],
+    }
+)
+
+DESCRIPTIONS.update(
+    {
+        10: "a cluster of P workers running; N watched Contact.objects.create() in autocommit, one process, "
+        "as fast as it saves; deliveries/s from the first save to the last receipt; ratio = over the plain "
+        "loop of the same configuration (section 1)",
+        11: "Django's test client in the job's process (middleware, token authentication, the view): the "
+        "minimal DRF view of tests/bench/urls.py (one row inserted), then POST /api/events/ (one event, "
+        "one webhook), then a list of 100 events when the API takes one; no cluster",
+        12: "gunicorn config.wsgi -c config/gunicorn.conf.py (shipped; other variants on PostgreSQL), a "
+        "qcluster delivering the events beside it; a load generator with 16 then 32 connections against "
+        "the minimal DRF view, then POST /api/events/; ratio = over the minimal view's req/s, same server "
+        "and clients",
+        13: "N emit() calls, each in its own transaction (autocommit), no cluster; the wake-up tasks queued "
+        "after them (ORM broker rows / Redis list length); then a cluster of P workers until every delivery "
+        "is received and the queue is empty: drain tasks run and those that claimed nothing (django-q2's "
+        "post_execute, tests/bench/apps.py)",
+        14: "py-spy record --subprocesses --gil on the qcluster (200 Hz: the thread holding each process' "
+        "GIL) during a drain of N deliveries; the worker processes' samples: top 15 by own time, with the "
+        "inclusive share of each",
+    }
+)
+
+
+def extra_lines(section: int, rows: list[dict]) -> list[str]:
+    """Lines under a section's table: the profile's inclusive top and its sample counts."""
+    if section != 14 or not rows or not rows[0].get("inclusive_top"):
+        return []
+    first = rows[0]
+    lines = [
+        f"  {first.get('summary_samples', 0):,} samples of the worker processes {first.get('worker_pids')} "
+        f"({first.get('all_samples', 0):,} of the whole cluster); a worker thread held the GIL in "
+        f"{fmt(first.get('gil_busy_pct'), '.0f')} % of the samples py-spy could take; inclusive top:"
+    ]
+    lines += [f"    {entry['inclusive_pct']:5.1f} %  {entry['function']}" for entry in first["inclusive_top"]]
+    return lines
 
 
 # --- entry points -----------------------------------------------------------------------------
@@ -776,7 +1239,7 @@ def child(spec_path: str) -> int:
     """Run one job (a section for one configuration) and write its rows as JSON."""
     signal.signal(signal.SIGTERM, _terminate)
     spec = json.loads(Path(spec_path).read_text())
-    from tests.bench.sections import run_job
+    from tests.bench.sections_more import run_job  # the jobs of sections.py and those of issue 19
 
     try:
         out = {"rows": run_job(spec)}
@@ -800,6 +1263,7 @@ def main(argv=None) -> int:
     finally:
         harness.close()
     results["seconds"] = round(time.time() - started, 1)
+    results["load"].append(os.getloadavg())
     print(render(results, args.sections))
     print(f"\n(total {results['seconds']:.0f} s)")
     if args.json:
