@@ -3,7 +3,8 @@
 Ids are stable and unique: a test parses this file and fails on an id used for
 two different messages. Ranges: E001-E009 the setting and its models, E01x event
 types, E02x numbers, E03x destinations, E04x encryption keys, E05x/W05x django-q2
-and the database, E06x/W06x the console, E07x the REST API.
+and the database, E06x/W06x the console, E07x the REST API, E08x operations (health,
+metrics, erasure, alerts).
 """
 
 import importlib.util
@@ -46,6 +47,7 @@ def check_settings(app_configs=None, **kwargs):
     errors += _check_destinations()
     errors += _check_encryption()
     errors += _check_api_throttle_rates()
+    errors += _check_operations()
     return errors
 
 
@@ -370,6 +372,19 @@ def _check_api_throttle_rates():
     return []
 
 
+def _check_operations():
+    errors = []
+    lag = app_settings.HEALTH_MAX_LAG
+    if not _is_number(lag) or lag <= 0:
+        errors.append(
+            Error(
+                f"WEBHOOKS['HEALTH_MAX_LAG'] must be a number of seconds above 0, not {lag!r}.",
+                id="webhooks_app.E081",
+            )
+        )
+    return errors
+
+
 # The host project: what the README's "Install into an existing project" asks for.
 # Each is a mistake a newcomer can make that would otherwise surface as a crash at
 # request time, a delivery that never leaves, or "database is locked".
@@ -378,6 +393,7 @@ def _check_api_throttle_rates():
 Q_BROKER_KEYS = ("orm", "redis", "django_redis", "disque_nodes", "iron_mq", "sqs", "mongo", "broker_class")
 CONSOLE_URLCONF = "webhooks_app.urls"
 API_URLCONF = "webhooks_app.api.urls"
+METRICS_URLCONF = "webhooks_app.metrics.urls"
 # What the [api] extra installs, by import name.
 API_PACKAGES = {"rest_framework": "djangorestframework", "drf_spectacular": "drf-spectacular"}
 
@@ -449,6 +465,8 @@ def check_included_urls(app_configs=None, **kwargs):
         errors += _check_base_template()
     if API_URLCONF in included:
         errors += _check_api()
+    if METRICS_URLCONF in included:
+        errors += _check_metrics()
     return errors
 
 
@@ -564,16 +582,35 @@ def _check_base_template():
     return []
 
 
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def api_packages_missing() -> list[str]:
     """The packages of the [api] extra that cannot be imported (their pip names)."""
+    return [package for module, package in API_PACKAGES.items() if not _importable(module)]
 
-    def importable(module: str) -> bool:
-        try:
-            return importlib.util.find_spec(module) is not None
-        except (ImportError, ValueError):
-            return False
 
-    return [package for module, package in API_PACKAGES.items() if not importable(module)]
+def metrics_installed() -> bool:
+    """Whether the [metrics] extra (prometheus-client) can be imported."""
+    return _importable("prometheus_client")
+
+
+def _check_metrics():
+    if metrics_installed():
+        return []
+    return [
+        Error(
+            "webhooks_app.metrics.urls is included but prometheus-client is not installed: /metrics is "
+            "left out until it is (/healthz is served).",
+            hint='pip install "webhooks_app[metrics]", or route only the health view: '
+            'path("healthz", webhooks_app.metrics.views.healthz).',
+            id="webhooks_app.E080",
+        )
+    ]
 
 
 def _check_api():

@@ -96,6 +96,11 @@ DEFAULTS = {
     # webhook itself (410 Gone, a long run of failures). Off: the host decides who
     # is told, with a receiver of webhooks_app.signals.webhook_disabled.
     "NOTIFY_ON_DISABLE": False,
+    # GET /healthz (webhooks_app.metrics.urls) and `manage.py webhooks_status`
+    # report unhealthy (503, exit code 1) when the oldest due delivery that no
+    # worker holds has waited longer than this many seconds: the workers are
+    # stopped or cannot keep up. Not judged while sending is switched off.
+    "HEALTH_MAX_LAG": 300,
 }
 
 

@@ -1,0 +1,57 @@
+"""System checks of the operations settings and URLs (ids webhooks_app.E08x)."""
+
+import sys
+import types
+
+import pytest
+from django.conf import settings
+from django.core.checks import Error
+from django.test import override_settings
+from django.urls import include, path
+
+from webhooks_app.checks import check_included_urls, check_settings
+
+
+def ids(**webhooks):
+    with override_settings(WEBHOOKS={**settings.WEBHOOKS, **webhooks}):
+        return sorted({message.id for message in check_settings()})
+
+
+def urlconf(*patterns) -> types.ModuleType:
+    module = types.ModuleType("host_urls")
+    module.urlpatterns = list(patterns)
+    return module
+
+
+METRICS_ONLY = urlconf(path("", include("webhooks_app.metrics.urls")))
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("HEALTH_MAX_LAG", 0, "webhooks_app.E081"),
+        ("HEALTH_MAX_LAG", "300", "webhooks_app.E081"),
+        ("HEALTH_MAX_LAG", True, "webhooks_app.E081"),
+    ],
+)
+def test_bad_values_are_errors(key, value, expected):
+    assert ids(**{key: value}) == [expected]
+
+
+@pytest.mark.parametrize(("key", "value"), [("HEALTH_MAX_LAG", 30), ("HEALTH_MAX_LAG", 0.5)])
+def test_good_values_pass(key, value):
+    assert ids(**{key: value}) == []
+
+
+def test_metrics_urls_without_the_metrics_extra_are_an_error_not_an_import_error(monkeypatch):
+    # None in sys.modules is what Python itself treats as "cannot be imported".
+    monkeypatch.setitem(sys.modules, "prometheus_client", None)
+    with override_settings(ROOT_URLCONF=METRICS_ONLY):
+        [error] = check_included_urls()
+    assert error.id == "webhooks_app.E080" and isinstance(error, Error)
+    assert "prometheus-client" in error.msg and 'pip install "webhooks_app[metrics]"' in error.hint
+
+
+def test_metrics_urls_with_the_extra_pass():
+    with override_settings(ROOT_URLCONF=METRICS_ONLY):
+        assert check_included_urls() == []
