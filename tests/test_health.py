@@ -17,7 +17,7 @@ from django.test import Client
 from django.utils import timezone
 
 from webhooks_app import services
-from webhooks_app.metrics.health import backlog_read, health_check
+from webhooks_app.metrics.reads import backlog_read, health_check
 from webhooks_app.models import Delivery
 
 pytestmark = pytest.mark.django_db

@@ -32,13 +32,27 @@ METRICS_ONLY = urlconf(path("", include("webhooks_app.metrics.urls")))
         ("HEALTH_MAX_LAG", 0, "webhooks_app.E081"),
         ("HEALTH_MAX_LAG", "300", "webhooks_app.E081"),
         ("HEALTH_MAX_LAG", True, "webhooks_app.E081"),
+        ("METRICS_TOKEN", "short", "webhooks_app.E082"),
+        ("METRICS_TOKEN", "a token with spaces 0123456789", "webhooks_app.E082"),
+        ("METRICS_TOKEN", [], "webhooks_app.E082"),
+        ("METRICS_TOKEN", ["x" * 30, 42], "webhooks_app.E082"),
+        ("METRICS_TOKEN", 12345678901234567890123456, "webhooks_app.E082"),
     ],
 )
 def test_bad_values_are_errors(key, value, expected):
     assert ids(**{key: value}) == [expected]
 
 
-@pytest.mark.parametrize(("key", "value"), [("HEALTH_MAX_LAG", 30), ("HEALTH_MAX_LAG", 0.5)])
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("HEALTH_MAX_LAG", 30),
+        ("HEALTH_MAX_LAG", 0.5),
+        ("METRICS_TOKEN", None),
+        ("METRICS_TOKEN", "x" * 24),
+        ("METRICS_TOKEN", ["old-" + "x" * 24, "new-" + "y" * 24]),
+    ],
+)
 def test_good_values_pass(key, value):
     assert ids(**{key: value}) == []
 

@@ -382,6 +382,21 @@ def _check_operations():
                 id="webhooks_app.E081",
             )
         )
+    token = app_settings.METRICS_TOKEN
+    tokens = [token] if isinstance(token, str) else token
+    if token is not None and (
+        not isinstance(tokens, list | tuple)
+        or not tokens
+        or not all(isinstance(t, str) and len(t) >= 24 and t.strip() == t and " " not in t for t in tokens)
+    ):
+        errors.append(
+            Error(
+                "WEBHOOKS['METRICS_TOKEN'] must be a token of at least 24 characters without spaces, a list "
+                "of such tokens, or None.",
+                hint="Generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'.",
+                id="webhooks_app.E082",
+            )
+        )
     return errors
 
 

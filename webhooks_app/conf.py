@@ -101,6 +101,11 @@ DEFAULTS = {
     # worker holds has waited longer than this many seconds: the workers are
     # stopped or cannot keep up. Not judged while sending is switched off.
     "HEALTH_MAX_LAG": 300,
+    # The bearer token a Prometheus scraper sends to GET /metrics
+    # (Authorization: Bearer <token>), at least 24 characters; a list accepts each
+    # of its tokens (while you rotate). None: only staff users logged in to the site
+    # who may see webhooks can read /metrics.
+    "METRICS_TOKEN": None,
 }
 
 

@@ -480,3 +480,25 @@ class DeliveryStatsHour(models.Model):
 
     def __str__(self):
         return f"Webhook {self.webhook_id} {self.hour:%Y-%m-%d %H}:00"
+
+
+class PurgedDeliveryCount(models.Model):
+    """Finished deliveries of one webhook and outcome that the retention purge deleted, counted.
+
+    ``webhooks_deliveries_total`` of /metrics is a counter read from the database:
+    the finished deliveries in the log plus these. The purge adds what it deletes
+    here in the same transaction, so the counter never goes down (Prometheus would
+    read a drop as a reset and its rates would spike).
+    """
+
+    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=16, choices=Delivery.Status.choices)
+    count = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("purged deliveries count")
+        verbose_name_plural = _("purged deliveries counts")
+        constraints = [models.UniqueConstraint(fields=["webhook", "status"], name="wh_purged_count_unique")]
+
+    def __str__(self):
+        return f"Webhook {self.webhook_id} {self.status}: {self.count}"

@@ -7,6 +7,7 @@ install, instead of an ImportError at request time.
 
 from django.urls import path
 
+from ..checks import metrics_installed
 from . import views
 
 app_name = "webhooks_metrics"
@@ -14,3 +15,6 @@ app_name = "webhooks_metrics"
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
 ]
+
+if metrics_installed():
+    urlpatterns.append(path("metrics", views.metrics, name="metrics"))

@@ -5,11 +5,11 @@ import time
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Count, Exists, F, OuterRef
 from django.utils import timezone
 
 from ..conf import app_settings
-from ..models import Attempt, Delivery, Event
+from ..models import Attempt, Delivery, Event, PurgedDeliveryCount
 
 logger = logging.getLogger(__name__)
 
@@ -68,12 +68,17 @@ def retention_purge(
         attempts = Attempt.objects.filter(
             delivery_id__gte=pks[0], delivery_id__lte=pks[-1], delivery_id__in=pks
         )
-        return {
+        doomed = old.filter(pk__in=pks)
+        # Counted before they go, in the same transaction (/metrics' deliveries counter).
+        purged = list(doomed.values("webhook_id", "status").annotate(n=Count("pk")).order_by())
+        found = {
             "attempts": attempts._raw_delete(Attempt.objects.db),
-            "deliveries": old.filter(pk__in=pks)._raw_delete(Delivery.objects.db),
+            "deliveries": doomed._raw_delete(Delivery.objects.db),
             # Checked in the DELETE itself: only the events left without deliveries.
             "events": orphans.filter(pk__in={event_id for _, event_id in rows})._raw_delete(Event.objects.db),
         }
+        _purged_count(purged)
+        return found
 
     def delete_events(event_ids) -> dict:
         return {"events": orphans.filter(pk__in=event_ids)._raw_delete(Event.objects.db)}
@@ -112,3 +117,21 @@ def retention_purge(
             return counts
     counts["finished"] = True
     return counts
+
+
+def _purged_count(groups) -> None:
+    """Add deleted finished deliveries to PurgedDeliveryCount (one row per webhook and outcome).
+
+    A webhook deleted meanwhile fails the row's foreign key: the batch's transaction
+    is rolled back and tried again (retention_purge's run()).
+    """
+    if not groups:
+        return
+    PurgedDeliveryCount.objects.bulk_create(
+        [PurgedDeliveryCount(webhook_id=g["webhook_id"], status=g["status"]) for g in groups],
+        ignore_conflicts=True,
+    )
+    for group in groups:
+        PurgedDeliveryCount.objects.filter(webhook_id=group["webhook_id"], status=group["status"]).update(
+            count=F("count") + group["n"]
+        )

@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand
 from django.db import DatabaseError
 from django.utils import timezone
 
-from webhooks_app.metrics.health import backlog_read, health_check
+from webhooks_app.metrics.reads import backlog_read, health_check
 
 
 def seconds(value: float | None) -> str:
