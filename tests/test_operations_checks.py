@@ -37,6 +37,18 @@ METRICS_ONLY = urlconf(path("", include("webhooks_app.metrics.urls")))
         ("METRICS_TOKEN", [], "webhooks_app.E082"),
         ("METRICS_TOKEN", ["x" * 30, 42], "webhooks_app.E082"),
         ("METRICS_TOKEN", 12345678901234567890123456, "webhooks_app.E082"),
+        ("SUBJECT_PATHS", "email", "webhooks_app.E083"),
+        ("SUBJECT_PATHS", ["email", "email"], "webhooks_app.E083"),
+        ("SUBJECT_PATHS", ["e'mail"], "webhooks_app.E083"),
+        ("SUBJECT_PATHS", ["customer..email"], "webhooks_app.E083"),
+        ("SUBJECT_PATHS", ["$context."], "webhooks_app.E083"),
+        ("SUBJECT_PATHS", ["$other.id"], "webhooks_app.E083"),
+        ("RETENTION_DAYS", {}, "webhooks_app.E084"),
+        ("RETENTION_DAYS", {"*": 0}, "webhooks_app.E084"),
+        ("RETENTION_DAYS", {"*": "30"}, "webhooks_app.E084"),
+        ("RETENTION_DAYS", {"contact.*.*": 7}, "webhooks_app.E084"),
+        ("RETENTION_DAYS", {"*": 30, "contact.*": True}, "webhooks_app.E084"),
+        ("RETENTION_DAYS", 0, "webhooks_app.E023"),
     ],
 )
 def test_bad_values_are_errors(key, value, expected):
@@ -51,6 +63,10 @@ def test_bad_values_are_errors(key, value, expected):
         ("METRICS_TOKEN", None),
         ("METRICS_TOKEN", "x" * 24),
         ("METRICS_TOKEN", ["old-" + "x" * 24, "new-" + "y" * 24]),
+        ("SUBJECT_PATHS", []),
+        ("SUBJECT_PATHS", ["id", "email", "customer.e-mail", "$context.user_id"]),
+        ("RETENTION_DAYS", {"*": 30, "contact.*": 7, "contact.deleted": 400, "FEEDBACK_SUBMIT": 1}),
+        ("RETENTION_DAYS", {"contact.*": 7}),
     ],
 )
 def test_good_values_pass(key, value):

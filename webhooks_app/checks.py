@@ -203,7 +203,7 @@ def _check_numbers():
             Error("WEBHOOKS['RETRY_JITTER'] must be a share between 0 and 1.", id="webhooks_app.E022")
         )
     for key in (
-        "RETENTION_DAYS",
+        *(() if isinstance(app_settings.RETENTION_DAYS, dict) else ("RETENTION_DAYS",)),
         "MAX_RESPONSE_BYTES",
         "MAX_PAYLOAD_BYTES",
         "SWEEP_BATCH",
@@ -397,7 +397,55 @@ def _check_operations():
                 id="webhooks_app.E082",
             )
         )
+    errors += _check_subject_paths()
+    errors += _check_retention_mapping()
     return errors
+
+
+def _check_subject_paths():
+    from .services.erasure import SUBJECT_PATH_RE
+
+    paths = app_settings.SUBJECT_PATHS
+    if (
+        not isinstance(paths, list | tuple)
+        or not all(isinstance(p, str) and SUBJECT_PATH_RE.fullmatch(p) for p in paths)
+        or len(set(paths)) != len(paths)
+    ):
+        return [
+            Error(
+                "WEBHOOKS['SUBJECT_PATHS'] must be a list of different paths into the event data or "
+                f"context: {paths!r}.",
+                hint='For example ["id", "email", "customer.email", "$context.user_id"]: names of letters, '
+                "digits, '_' or '-' joined by dots, at most 200 characters.",
+                id="webhooks_app.E083",
+            )
+        ]
+    return []
+
+
+def _check_retention_mapping():
+    days = app_settings.RETENTION_DAYS
+    if not isinstance(days, dict):
+        return []
+    bad = [
+        key
+        for key, value in days.items()
+        if not isinstance(key, str)
+        or not (key == "*" or EVENT_NAME_RE.match(key) or re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*\.\*", key))
+        or not isinstance(value, int)
+        or isinstance(value, bool)
+        or value < 1
+    ]
+    if bad or not days:
+        return [
+            Error(
+                f"WEBHOOKS['RETENTION_DAYS'] maps event types to whole days (1 or more); not {bad or days!r}.",
+                hint='Keys are a declared name ("contact.created"), a resource ("contact.*") or "*" for every '
+                'other type, e.g. {"*": 30, "contact.*": 7}.',
+                id="webhooks_app.E084",
+            )
+        ]
+    return []
 
 
 # The host project: what the README's "Install into an existing project" asks for.

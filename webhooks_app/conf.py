@@ -41,7 +41,11 @@ DEFAULTS = {
     # Hosts (names), addresses or networks that deliveries may reach although
     # they are private or loopback. Default: none.
     "ALLOWED_DESTINATIONS": [],
-    # Days events, deliveries and attempts are kept by the purge.
+    # Days events, deliveries and attempts are kept by the purge: a number for
+    # every event type, or a mapping of event type (a name, "resource.*" or "*")
+    # to days, the most precise key winning, e.g. {"*": 30, "contact.*": 7}: keep
+    # types that carry personal data for less time. A type no key matches is kept
+    # 30 days.
     "RETENTION_DAYS": 30,
     # Bytes of a response body stored on an Attempt (the rest is not read).
     "MAX_RESPONSE_BYTES": 20_000,
@@ -106,6 +110,12 @@ DEFAULTS = {
     # of its tokens (while you rotate). None: only staff users logged in to the site
     # who may see webhooks can read /metrics.
     "METRICS_TOKEN": None,
+    # Where a data subject appears in events: paths into the event's data
+    # ("email", "customer.id") or its context ("$context.user_id"). `manage.py
+    # webhooks_erase --subject KEY=VALUE` and POST /api/erasures/ erase every event
+    # whose value at one of them is VALUE, with its attempts' bodies. `migrate`
+    # indexes each path (an expression index on PostgreSQL and SQLite alike).
+    "SUBJECT_PATHS": [],
 }
 
 

@@ -1,6 +1,7 @@
 # Operations (issue 20): what /metrics, erasure and alerts store.
 
 import django.db.models.deletion
+from django.conf import settings
 from django.db import migrations, models
 
 
@@ -8,9 +9,38 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('webhooks_app', '0006_delivery_stats_hour'),
+        migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
+        migrations.CreateModel(
+            name='Erasure',
+            fields=[
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('subject_key', models.CharField(help_text="The declared subject path it was erased by (WEBHOOKS['SUBJECT_PATHS']).", max_length=200)),
+                ('subject_hash', models.CharField(help_text="HMAC-SHA256 of key=value under the site's SECRET_KEY; the value itself is never stored.", max_length=64)),
+                ('status', models.CharField(choices=[('running', 'Running'), ('settling', 'Waiting for deliveries in flight'), ('finished', 'Finished')], default='running', max_length=16)),
+                ('actor_name', models.CharField(blank=True, help_text='Who asked for it, kept if the user is deleted.', max_length=200)),
+                ('source', models.CharField(blank=True, help_text='"api" or "command".', max_length=16)),
+                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ('updated_at', models.DateTimeField(auto_now=True)),
+                ('finished_at', models.DateTimeField(blank=True, null=True)),
+                ('total', models.PositiveIntegerField(default=0, help_text='Events found carrying the subject.')),
+                ('events', models.PositiveIntegerField(default=0, help_text='Events whose data and context were erased.')),
+                ('attempts', models.PositiveIntegerField(default=0, help_text='Attempts whose request and response bodies were erased.')),
+                ('deliveries_cancelled', models.PositiveIntegerField(default=0, help_text='Pending deliveries of those events cancelled, so nothing is sent for them.')),
+                ('cursor', models.CharField(blank=True, help_text='The last event id erased (batches go in id order).', max_length=40)),
+                ('in_flight', models.JSONField(blank=True, default=list, help_text='Deliveries a worker was sending when their event was erased: their attempts are erased again once they end.')),
+                ('settle_until', models.DateTimeField(blank=True, help_text='When the leases of the deliveries in flight run out at the latest.', null=True)),
+                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+            ],
+            options={
+                'verbose_name': 'erasure',
+                'verbose_name_plural': 'erasures',
+                'ordering': ['-created_at', '-id'],
+                'indexes': [models.Index(fields=['subject_key', 'subject_hash', 'status'], name='wh_erasure_subject_idx')],
+            },
+        ),
         migrations.CreateModel(
             name='PurgedDeliveryCount',
             fields=[

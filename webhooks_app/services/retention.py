@@ -5,7 +5,7 @@ import time
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Exists, F, OuterRef
+from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from ..conf import app_settings
@@ -37,8 +37,41 @@ def retention_purge_slice() -> dict:
     return counts
 
 
+# Days a type is kept when RETENTION_DAYS is a mapping that no key of matches.
+RETENTION_FALLBACK_DAYS = 30
+
+
+def retention_expired(*, days: int | dict | None = None, now=None) -> Q:
+    """Rows (events or deliveries: both have ``event_type`` and ``created_at``) past their retention.
+
+    ``days`` (default WEBHOOKS["RETENTION_DAYS"]) is a number for every type or a
+    mapping of event type to days: an exact name wins over ``resource.*``, which
+    wins over ``*`` (RETENTION_FALLBACK_DAYS when ``*`` is left out).
+    """
+    days = app_settings.RETENTION_DAYS if days is None else days
+    now = now or timezone.now()
+
+    def older(n) -> Q:
+        return Q(created_at__lt=now - timedelta(days=n))
+
+    if not isinstance(days, dict):
+        return older(days)
+    exact = {key: n for key, n in days.items() if key != "*" and not key.endswith(".*")}
+    resources = {key[:-1]: n for key, n in days.items() if key.endswith(".*")}  # "contact." -> days
+    expired = Q()
+    for name, n in exact.items():
+        expired |= Q(event_type=name) & older(n)
+    not_exact = ~Q(event_type__in=list(exact))
+    for prefix, n in resources.items():
+        expired |= not_exact & Q(event_type__startswith=prefix) & older(n)
+    other = not_exact
+    for prefix in resources:
+        other &= ~Q(event_type__startswith=prefix)
+    return expired | (other & older(days.get("*", RETENTION_FALLBACK_DAYS)))
+
+
 def retention_purge(
-    *, days: int | None = None, batch_size: int = 2000, progress=None, max_seconds: float | None = None
+    *, days: int | dict | None = None, batch_size: int = 2000, progress=None, max_seconds: float | None = None
 ) -> dict:
     """Delete attempts, deliveries and events older than the retention, in batches.
 
@@ -51,14 +84,11 @@ def retention_purge(
     ``max_seconds`` the purge stops after the batch that passes it; ``finished`` in
     the result says whether everything old is gone.
     """
-    days = app_settings.RETENTION_DAYS if days is None else days
-    cutoff = timezone.now() - timedelta(days=days)
+    expired = retention_expired(days=days)
     deadline = None if max_seconds is None else time.monotonic() + max_seconds
     counts = {"attempts": 0, "deliveries": 0, "events": 0, "finished": False}
-    old = Delivery.objects.filter(created_at__lt=cutoff).exclude(status=Delivery.Status.PENDING)
-    orphans = Event.objects.filter(created_at__lt=cutoff).exclude(
-        Exists(Delivery.objects.filter(event_id=OuterRef("pk")))
-    )
+    old = Delivery.objects.filter(expired).exclude(status=Delivery.Status.PENDING)
+    orphans = Event.objects.filter(expired).exclude(Exists(Delivery.objects.filter(event_id=OuterRef("pk"))))
 
     def delete_deliveries(rows) -> dict:
         pks = [pk for pk, _ in rows]
