@@ -49,6 +49,12 @@ METRICS_ONLY = urlconf(path("", include("webhooks_app.metrics.urls")))
         ("RETENTION_DAYS", {"contact.*.*": 7}, "webhooks_app.E084"),
         ("RETENTION_DAYS", {"*": 30, "contact.*": True}, "webhooks_app.E084"),
         ("RETENTION_DAYS", 0, "webhooks_app.E023"),
+        ("ALERT_AT_SHARE", 0, "webhooks_app.E085"),
+        ("ALERT_AT_SHARE", 1.5, "webhooks_app.E085"),
+        ("ALERT_AT_SHARE", "0.8", "webhooks_app.E085"),
+        ("SITE_URL", "hooks.example.com", "webhooks_app.E086"),
+        ("SITE_URL", "https://hooks.example.com/?x=1", "webhooks_app.E086"),
+        ("SITE_URL", None, "webhooks_app.E086"),
     ],
 )
 def test_bad_values_are_errors(key, value, expected):
@@ -67,6 +73,9 @@ def test_bad_values_are_errors(key, value, expected):
         ("SUBJECT_PATHS", ["id", "email", "customer.e-mail", "$context.user_id"]),
         ("RETENTION_DAYS", {"*": 30, "contact.*": 7, "contact.deleted": 400, "FEEDBACK_SUBMIT": 1}),
         ("RETENTION_DAYS", {"contact.*": 7}),
+        ("ALERT_AT_SHARE", 1),
+        ("SITE_URL", "https://hooks.example.com"),
+        ("SITE_URL", "http://127.0.0.1:8000/"),
     ],
 )
 def test_good_values_pass(key, value):

@@ -12,6 +12,7 @@ class WebhooksAppConfig(AppConfig):
     def ready(self):
         from . import checks, receivers  # noqa: F401 - registers checks and receivers
         from .schedules import schedules_ensure
+        from .services import alerts  # noqa: F401 - mails alerts on webhook_disabled
         from .services.erasure import subject_indexes_ensure
 
         post_migrate.connect(schedules_ensure, sender=self, dispatch_uid="webhooks_app.schedules")

@@ -399,6 +399,25 @@ def _check_operations():
         )
     errors += _check_subject_paths()
     errors += _check_retention_mapping()
+    share = app_settings.ALERT_AT_SHARE
+    if not _is_number(share) or not 0 < share <= 1:
+        errors.append(
+            Error(
+                f"WEBHOOKS['ALERT_AT_SHARE'] must be a share above 0 and at most 1, not {share!r}.",
+                id="webhooks_app.E085",
+            )
+        )
+    site_url = app_settings.SITE_URL
+    if not isinstance(site_url, str) or (
+        site_url and not re.fullmatch(r"https?://[^/\s?#]+(/[^\s?#]*)?", site_url)
+    ):
+        errors.append(
+            Error(
+                f"WEBHOOKS['SITE_URL'] must be the site's http(s) address without a query, or empty: {site_url!r}.",
+                hint='For example "https://hooks.example.com".',
+                id="webhooks_app.E086",
+            )
+        )
     return errors
 
 

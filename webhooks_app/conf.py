@@ -116,6 +116,14 @@ DEFAULTS = {
     # whose value at one of them is VALUE, with its attempts' bodies. `migrate`
     # indexes each path (an expression index on PostgreSQL and SQLite alike).
     "SUBJECT_PATHS": [],
+    # A webhook with failure alerts on is reported as about to be disabled once its
+    # run of failures has reached this share of the auto-disable policy, in both
+    # the failures (AUTO_DISABLE_FAILURES) and the days (AUTO_DISABLE_AFTER_DAYS):
+    # 0.8 of 50 failures over 5 days is 40 failures over 4 days.
+    "ALERT_AT_SHARE": 0.8,
+    # The site's address, e.g. "https://hooks.example.com": the alert mails link to
+    # the console's delivery log under it. Empty: the mails give the log's path only.
+    "SITE_URL": "",
 }
 
 

@@ -156,6 +156,19 @@ class Webhook(models.Model):
     disabled_at = models.DateTimeField(null=True, blank=True)
     consecutive_failures = models.PositiveIntegerField(default=0)
     failing_since = models.DateTimeField(null=True, blank=True)
+    failure_alerts = models.BooleanField(
+        default=False,
+        help_text=_(
+            "Mail the site's admins when this webhook keeps failing and is about to be disabled, and "
+            "when it is disabled (at most once a day each)."
+        ),
+    )
+    alert_failing_sent_at = models.DateTimeField(
+        null=True, blank=True, help_text=_("When the last about-to-be-disabled alert was mailed.")
+    )
+    alert_disabled_sent_at = models.DateTimeField(
+        null=True, blank=True, help_text=_("When the last disabled alert was mailed.")
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     created_by = models.ForeignKey(

@@ -13,6 +13,21 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.AddField(
+            model_name='webhook',
+            name='alert_disabled_sent_at',
+            field=models.DateTimeField(blank=True, help_text='When the last disabled alert was mailed.', null=True),
+        ),
+        migrations.AddField(
+            model_name='webhook',
+            name='alert_failing_sent_at',
+            field=models.DateTimeField(blank=True, help_text='When the last about-to-be-disabled alert was mailed.', null=True),
+        ),
+        migrations.AddField(
+            model_name='webhook',
+            name='failure_alerts',
+            field=models.BooleanField(default=False, help_text="Mail the site's admins when this webhook keeps failing and is about to be disabled, and when it is disabled (at most once a day each)."),
+        ),
         migrations.CreateModel(
             name='Erasure',
             fields=[

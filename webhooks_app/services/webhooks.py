@@ -42,6 +42,7 @@ WEBHOOK_FIELDS = (
     "secret_hash_header",
     "destination",
     "payload_encryption",
+    "failure_alerts",
 )
 
 
