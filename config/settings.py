@@ -234,6 +234,9 @@ WEBHOOKS = {
     # Webhooks whose destination is "Recipient's URL" send each contact's events to
     # the contact's own webhook_url (set in the admin or PATCH /api/contacts/{id}/webhook-url/).
     "RECIPIENT_URL": "config.contacts.webhooks.recipient_url",
+    # Where a contact appears in events, for `manage.py webhooks_erase --subject email=...`
+    # and POST /api/erasures/ (indexed by migrate).
+    "SUBJECT_PATHS": ["id", "email", "$context.user_id"],
 }
 
 LOGGING = {

@@ -1,4 +1,4 @@
-"""URLs of the demo project: the console, the REST API, Django admin and login."""
+"""URLs of the demo project: the console, the REST API, /healthz and /metrics, Django admin and login."""
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
@@ -16,4 +16,6 @@ urlpatterns = [
     # The demo's own endpoint (before the app's API, which owns the rest of /api/).
     path("api/contacts/<int:pk>/webhook-url/", ContactWebhookURLView.as_view(), name="contact-webhook-url"),
     path("api/", include("webhooks_app.api.urls")),
+    # GET /healthz (open, status only) and GET /metrics (the metrics extra; a token or staff).
+    path("", include("webhooks_app.metrics.urls")),
 ]

@@ -74,6 +74,10 @@ ENDPOINTS = [
     Endpoint("PATCH", "/api/webhook-settings/", ("change_sending",), 200, {"enabled": True}),
     Endpoint("GET", "/api/schema/", ("view_webhook",), 200),
     Endpoint("GET", "/api/docs/", ("view_webhook",), 200),
+    Endpoint("GET", "/api/erasures/", ("view_erasure",), 200),
+    Endpoint(
+        "POST", "/api/erasures/", ("add_erasure",), 201, {"key": "email", "value": "nobody@example.com"}
+    ),
 ]
 
 

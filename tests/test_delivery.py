@@ -271,15 +271,17 @@ def test_a_retry_is_not_made_before_it_is_due(webhook, receiver):
 def test_every_attempt_failing_ends_failed_after_the_schedule(webhook, receiver):
     receiver.default = Reply(500)
     failed = []
-    delivery_failed.connect(lambda sender, delivery, **kw: failed.append(delivery.pk), weak=False)
+    # Only this test's receiver goes afterwards: the app connects its own (alerts).
+    delivery_failed.connect(
+        lambda sender, delivery, **kw: failed.append(delivery.pk), weak=False, dispatch_uid="test-failed"
+    )
     try:
         delivery = deliver()
         for _ in range(RETRIES):
             assert delivery.status == Delivery.Status.PENDING
             delivery = retry_now(delivery)
     finally:
-        delivery_failed.receivers.clear()
-        delivery_failed.sender_receivers_cache.clear()
+        delivery_failed.disconnect(dispatch_uid="test-failed")
 
     assert delivery.status == Delivery.Status.FAILED
     assert delivery.attempt_count == 1 + RETRIES
@@ -350,12 +352,15 @@ def test_410_gone_disables_the_webhook_and_fails_the_delivery(webhook, receiver,
     django_user_model.objects.create(username="ops", email="ops@example.com", is_staff=True)
     receiver.script = [Reply(410, body=b"gone")]
     disabled = []
-    webhook_disabled.connect(lambda sender, webhook, reason, **kw: disabled.append(reason), weak=False)
+    webhook_disabled.connect(
+        lambda sender, webhook, reason, **kw: disabled.append(reason),
+        weak=False,
+        dispatch_uid="test-disabled",
+    )
     try:
         delivery = deliver()
     finally:
-        webhook_disabled.receivers.clear()
-        webhook_disabled.sender_receivers_cache.clear()
+        webhook_disabled.disconnect(dispatch_uid="test-disabled")
 
     assert delivery.status == Delivery.Status.FAILED
     assert delivery.attempt_count == 1

@@ -38,6 +38,7 @@ def test_the_console_and_the_api_need_the_same_permissions_for_the_same_action(n
 
 
 def test_every_action_of_the_table_is_used():
+    from webhooks_app.api.erasures import ErasureViewSet
     from webhooks_app.api.views import (
         DocsView,
         EventTypeViewSet,
@@ -50,6 +51,7 @@ def test_every_action_of_the_table_is_used():
     used |= set(EventTypeViewSet.permission_actions.values()) | set(EventViewSet.permission_actions.values())
     used |= {SchemaView.permission_action, DocsView.permission_action}
     used |= set(WebhookSettingsViewSet.permission_actions.values())
+    used |= set(ErasureViewSet.permission_actions.values())
     # The console's own: "Test filters" of the webhook form (no API operation).
     used |= {resolve(reverse("webhooks_app:webhook-filters-test")).func.permission_action}
     assert used == set(permissions.ACTIONS)

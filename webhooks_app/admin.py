@@ -11,7 +11,7 @@ from django.db import models
 
 from . import permissions, selectors, services
 from .exceptions import DeliveryInProgress
-from .models import Attempt, Delivery, Event, Webhook
+from .models import Attempt, Delivery, Erasure, Event, Webhook
 from .validators import URL_MAX_LENGTH
 
 
@@ -271,3 +271,24 @@ class AttemptAdmin(ReadOnlyAdmin):
     list_select_related = ["delivery"]
     list_defer = (*ATTEMPT_HEAVY_FIELDS, "error_message")
     raw_id_fields = ["delivery"]
+
+
+@admin.register(Erasure)
+class ErasureAdmin(ReadOnlyAdmin):
+    """The erasure log (services.erasure): who erased which subject key, when, how many rows."""
+
+    list_display = [
+        "id",
+        "subject_key",
+        "status",
+        "actor_name",
+        "source",
+        "events",
+        "attempts",
+        "deliveries_cancelled",
+        "created_at",
+        "finished_at",
+    ]
+    list_filter = ["status", "subject_key", "source"]
+    search_fields = ["subject_hash", "actor_name"]
+    date_hierarchy = "created_at"

@@ -3,7 +3,7 @@ from django.db.models.signals import post_migrate
 
 
 class WebhooksAppConfig(AppConfig):
-    """Outgoing webhooks; ready() wires checks, receivers and the periodic schedules."""
+    """Outgoing webhooks; ready() wires checks, receivers, the periodic schedules and the subject indexes."""
 
     name = "webhooks_app"
     verbose_name = "Webhooks"
@@ -13,6 +13,10 @@ class WebhooksAppConfig(AppConfig):
         from . import checks  # noqa: F401 - registers the checks
         from .receivers import connect_watched_models
         from .schedules import schedules_ensure
+        from .services import alerts  # noqa: F401 - mails alerts on webhook_disabled
+        from .services.erasure import subject_indexes_ensure
 
         connect_watched_models()
         post_migrate.connect(schedules_ensure, sender=self, dispatch_uid="webhooks_app.schedules")
+        # The expression index of each path of WEBHOOKS["SUBJECT_PATHS"] (erasure by subject).
+        post_migrate.connect(subject_indexes_ensure, sender=self, dispatch_uid="webhooks_app.subject_indexes")

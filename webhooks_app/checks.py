@@ -3,7 +3,8 @@
 Ids are stable and unique: a test parses this file and fails on an id used for
 two different messages. Ranges: E001-E009 the setting and its models, E01x event
 types, E02x numbers, E03x destinations, E04x encryption keys, E05x/W05x django-q2
-and the database, E06x/W06x the console, E07x the REST API.
+and the database, E06x/W06x the console, E07x the REST API, E08x operations (health,
+metrics, erasure, alerts).
 
 Retired ids, never to be given to another message: E074 (REST_FRAMEWORK's
 DEFAULT_SCHEMA_CLASS had to be drf-spectacular's; the API's views carry their
@@ -50,6 +51,7 @@ def check_settings(app_configs=None, **kwargs):
     errors += _check_destinations()
     errors += _check_encryption()
     errors += _check_api_throttle_rates()
+    errors += _check_operations()
     return errors
 
 
@@ -205,7 +207,7 @@ def _check_numbers():
             Error("WEBHOOKS['RETRY_JITTER'] must be a share between 0 and 1.", id="webhooks_app.E022")
         )
     for key in (
-        "RETENTION_DAYS",
+        *(() if isinstance(app_settings.RETENTION_DAYS, dict) else ("RETENTION_DAYS",)),
         "MAX_RESPONSE_BYTES",
         "MAX_PAYLOAD_BYTES",
         "SWEEP_BATCH",
@@ -374,6 +376,101 @@ def _check_api_throttle_rates():
     return []
 
 
+def _check_operations():
+    errors = []
+    lag = app_settings.HEALTH_MAX_LAG
+    if not _is_number(lag) or lag <= 0:
+        errors.append(
+            Error(
+                f"WEBHOOKS['HEALTH_MAX_LAG'] must be a number of seconds above 0, not {lag!r}.",
+                id="webhooks_app.E081",
+            )
+        )
+    token = app_settings.METRICS_TOKEN
+    tokens = [token] if isinstance(token, str) else token
+    if token is not None and (
+        not isinstance(tokens, list | tuple)
+        or not tokens
+        or not all(isinstance(t, str) and len(t) >= 24 and t.strip() == t and " " not in t for t in tokens)
+    ):
+        errors.append(
+            Error(
+                "WEBHOOKS['METRICS_TOKEN'] must be a token of at least 24 characters without spaces, a list "
+                "of such tokens, or None.",
+                hint="Generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'.",
+                id="webhooks_app.E082",
+            )
+        )
+    errors += _check_subject_paths()
+    errors += _check_retention_mapping()
+    share = app_settings.ALERT_AT_SHARE
+    if not _is_number(share) or not 0 < share <= 1:
+        errors.append(
+            Error(
+                f"WEBHOOKS['ALERT_AT_SHARE'] must be a share above 0 and at most 1, not {share!r}.",
+                id="webhooks_app.E085",
+            )
+        )
+    site_url = app_settings.SITE_URL
+    if not isinstance(site_url, str) or (
+        site_url and not re.fullmatch(r"https?://[^/\s?#]+(/[^\s?#]*)?", site_url)
+    ):
+        errors.append(
+            Error(
+                f"WEBHOOKS['SITE_URL'] must be the site's http(s) address without a query, or empty: {site_url!r}.",
+                hint='For example "https://hooks.example.com".',
+                id="webhooks_app.E086",
+            )
+        )
+    return errors
+
+
+def _check_subject_paths():
+    from .services.erasure import SUBJECT_PATH_RE
+
+    paths = app_settings.SUBJECT_PATHS
+    if (
+        not isinstance(paths, list | tuple)
+        or not all(isinstance(p, str) and SUBJECT_PATH_RE.fullmatch(p) for p in paths)
+        or len(set(paths)) != len(paths)
+    ):
+        return [
+            Error(
+                "WEBHOOKS['SUBJECT_PATHS'] must be a list of different paths into the event data or "
+                f"context: {paths!r}.",
+                hint='For example ["id", "email", "customer.email", "$context.user_id"]: names of letters, '
+                "digits, '_' or '-' joined by dots, at most 200 characters.",
+                id="webhooks_app.E083",
+            )
+        ]
+    return []
+
+
+def _check_retention_mapping():
+    days = app_settings.RETENTION_DAYS
+    if not isinstance(days, dict):
+        return []
+    bad = [
+        key
+        for key, value in days.items()
+        if not isinstance(key, str)
+        or not (key == "*" or EVENT_NAME_RE.match(key) or re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*\.\*", key))
+        or not isinstance(value, int)
+        or isinstance(value, bool)
+        or value < 1
+    ]
+    if bad or not days:
+        return [
+            Error(
+                f"WEBHOOKS['RETENTION_DAYS'] maps event types to whole days (1 or more); not {bad or days!r}.",
+                hint='Keys are a declared name ("contact.created"), a resource ("contact.*") or "*" for every '
+                'other type, e.g. {"*": 30, "contact.*": 7}.',
+                id="webhooks_app.E084",
+            )
+        ]
+    return []
+
+
 # The host project: what the README's "Install into an existing project" asks for.
 # Each is a mistake a newcomer can make that would otherwise surface as a crash at
 # request time, a delivery that never leaves, or "database is locked".
@@ -382,6 +479,7 @@ def _check_api_throttle_rates():
 Q_BROKER_KEYS = ("orm", "redis", "django_redis", "disque_nodes", "iron_mq", "sqs", "mongo", "broker_class")
 CONSOLE_URLCONF = "webhooks_app.urls"
 API_URLCONF = "webhooks_app.api.urls"
+METRICS_URLCONF = "webhooks_app.metrics.urls"
 # What the [api] extra installs, by import name.
 API_PACKAGES = {"rest_framework": "djangorestframework", "drf_spectacular": "drf-spectacular"}
 
@@ -453,6 +551,8 @@ def check_included_urls(app_configs=None, **kwargs):
         errors += _check_base_template()
     if API_URLCONF in included:
         errors += _check_api()
+    if METRICS_URLCONF in included:
+        errors += _check_metrics()
     return errors
 
 
@@ -568,16 +668,35 @@ def _check_base_template():
     return []
 
 
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def api_packages_missing() -> list[str]:
     """The packages of the [api] extra that cannot be imported (their pip names)."""
+    return [package for module, package in API_PACKAGES.items() if not _importable(module)]
 
-    def importable(module: str) -> bool:
-        try:
-            return importlib.util.find_spec(module) is not None
-        except (ImportError, ValueError):
-            return False
 
-    return [package for module, package in API_PACKAGES.items() if not importable(module)]
+def metrics_installed() -> bool:
+    """Whether the [metrics] extra (prometheus-client) can be imported."""
+    return _importable("prometheus_client")
+
+
+def _check_metrics():
+    if metrics_installed():
+        return []
+    return [
+        Error(
+            "webhooks_app.metrics.urls is included but prometheus-client is not installed: /metrics is "
+            "left out until it is (/healthz is served).",
+            hint='pip install "webhooks_app[metrics]", or route only the health view: '
+            'path("healthz", webhooks_app.metrics.views.healthz).',
+            id="webhooks_app.E080",
+        )
+    ]
 
 
 def _check_api():

@@ -41,7 +41,11 @@ DEFAULTS = {
     # Hosts (names), addresses or networks that deliveries may reach although
     # they are private or loopback. Default: none.
     "ALLOWED_DESTINATIONS": [],
-    # Days events, deliveries and attempts are kept by the purge.
+    # Days events, deliveries and attempts are kept by the purge: a number for
+    # every event type, or a mapping of event type (a name, "resource.*" or "*")
+    # to days, the most precise key winning, e.g. {"*": 30, "contact.*": 7}: keep
+    # types that carry personal data for less time. A type no key matches is kept
+    # 30 days.
     "RETENTION_DAYS": 30,
     # Bytes of a response body stored on an Attempt (the rest is not read).
     "MAX_RESPONSE_BYTES": 20_000,
@@ -96,6 +100,30 @@ DEFAULTS = {
     # webhook itself (410 Gone, a long run of failures). Off: the host decides who
     # is told, with a receiver of webhooks_app.signals.webhook_disabled.
     "NOTIFY_ON_DISABLE": False,
+    # GET /healthz (webhooks_app.metrics.urls) and `manage.py webhooks_status`
+    # report unhealthy (503, exit code 1) when the oldest due delivery that no
+    # worker holds has waited longer than this many seconds: the workers are
+    # stopped or cannot keep up. Not judged while sending is switched off.
+    "HEALTH_MAX_LAG": 300,
+    # The bearer token a Prometheus scraper sends to GET /metrics
+    # (Authorization: Bearer <token>), at least 24 characters; a list accepts each
+    # of its tokens (while you rotate). None: only staff users logged in to the site
+    # who may see webhooks can read /metrics.
+    "METRICS_TOKEN": None,
+    # Where a data subject appears in events: paths into the event's data
+    # ("email", "customer.id") or its context ("$context.user_id"). `manage.py
+    # webhooks_erase --subject KEY=VALUE` and POST /api/erasures/ erase every event
+    # whose value at one of them is VALUE, with its attempts' bodies. `migrate`
+    # indexes each path (an expression index on PostgreSQL and SQLite alike).
+    "SUBJECT_PATHS": [],
+    # A webhook with failure alerts on is reported as about to be disabled once its
+    # run of failures has reached this share of the auto-disable policy, in both
+    # the failures (AUTO_DISABLE_FAILURES) and the days (AUTO_DISABLE_AFTER_DAYS):
+    # 0.8 of 50 failures over 5 days is 40 failures over 4 days.
+    "ALERT_AT_SHARE": 0.8,
+    # The site's address, e.g. "https://hooks.example.com": the alert mails link to
+    # the console's delivery log under it. Empty: the mails give the log's path only.
+    "SITE_URL": "",
 }
 
 

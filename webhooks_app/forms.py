@@ -232,6 +232,7 @@ class WebhookForm(forms.ModelForm):
             "headers",
             "secret",
             "secret_hash_header",
+            "failure_alerts",
         ]
         labels = {
             "description": _("Description"),
@@ -244,6 +245,7 @@ class WebhookForm(forms.ModelForm):
             "payload_encryption": _("Payload encryption"),
             "topic_prefix": _("Topic prefix"),
             "secret_hash_header": _("Secret hash header"),
+            "failure_alerts": _("Failure alerts"),
         }
         help_texts = {
             "name": _("A descriptive name, so you can tell what this webhook is for."),
@@ -297,6 +299,7 @@ class WebhookForm(forms.ModelForm):
         "secret",
         "secret_hash_header",
         "recipient_credentials",
+        "failure_alerts",
         "enabled",
     )
 

@@ -167,6 +167,19 @@ class Webhook(models.Model):
     disabled_at = models.DateTimeField(null=True, blank=True)
     consecutive_failures = models.PositiveIntegerField(default=0)
     failing_since = models.DateTimeField(null=True, blank=True)
+    failure_alerts = models.BooleanField(
+        default=False,
+        help_text=_(
+            "Mail the site's admins when this webhook keeps failing and is about to be disabled, and "
+            "when it is disabled (at most once a day each)."
+        ),
+    )
+    alert_failing_sent_at = models.DateTimeField(
+        null=True, blank=True, help_text=_("When the last about-to-be-disabled alert was mailed.")
+    )
+    alert_disabled_sent_at = models.DateTimeField(
+        null=True, blank=True, help_text=_("When the last disabled alert was mailed.")
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     created_by = models.ForeignKey(
@@ -503,3 +516,100 @@ class DeliveryStatsHour(models.Model):
 
     def __str__(self):
         return f"Webhook {self.webhook_id} {self.hour:%Y-%m-%d %H}:00"
+
+
+class PurgedDeliveryCount(models.Model):
+    """Finished deliveries of one webhook and outcome that the retention purge deleted, counted.
+
+    ``webhooks_deliveries_total`` of /metrics is a counter read from the database:
+    the finished deliveries in the log plus these. The purge adds what it deletes
+    here in the same transaction, so the counter never goes down (Prometheus would
+    read a drop as a reset and its rates would spike).
+    """
+
+    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=16, choices=Delivery.Status.choices)
+    count = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("purged deliveries count")
+        verbose_name_plural = _("purged deliveries counts")
+        constraints = [models.UniqueConstraint(fields=["webhook", "status"], name="wh_purged_count_unique")]
+
+    def __str__(self):
+        return f"Webhook {self.webhook_id} {self.status}: {self.count}"
+
+
+class Erasure(models.Model):
+    """One erasure of a data subject's events: who asked, when, which key, how many rows (the audit log).
+
+    The subject's value is never stored: ``subject_hash`` is an HMAC of
+    ``key=value`` keyed by the site's SECRET_KEY, so the same subject can be
+    recognised again (an erasure asked twice, or resumed) without keeping it.
+    Rows are written batch by batch with the ``cursor`` they reached, so an
+    erasure that was stopped resumes where it was (services.erasure).
+    """
+
+    class Status(models.TextChoices):
+        RUNNING = "running", _("Running")
+        SETTLING = "settling", _("Waiting for deliveries in flight")
+        FINISHED = "finished", _("Finished")
+
+    subject_key = models.CharField(
+        max_length=200, help_text=_("The declared subject path it was erased by (WEBHOOKS['SUBJECT_PATHS']).")
+    )
+    subject_hash = models.CharField(
+        max_length=64,
+        help_text=_(
+            "HMAC-SHA256 of key=value under the site's SECRET_KEY; the value itself is never stored."
+        ),
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_name = models.CharField(
+        max_length=200, blank=True, help_text=_("Who asked for it, kept if the user is deleted.")
+    )
+    source = models.CharField(max_length=16, blank=True, help_text=_('"api" or "command".'))
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    total = models.PositiveIntegerField(default=0, help_text=_("Events found carrying the subject."))
+    events = models.PositiveIntegerField(default=0, help_text=_("Events whose data and context were erased."))
+    attempts = models.PositiveIntegerField(
+        default=0, help_text=_("Attempts whose request and response bodies were erased.")
+    )
+    deliveries_cancelled = models.PositiveIntegerField(
+        default=0, help_text=_("Pending deliveries of those events cancelled, so nothing is sent for them.")
+    )
+    cursor = models.CharField(
+        max_length=40, blank=True, help_text=_("The last event id erased (batches go in id order).")
+    )
+    in_flight = models.JSONField(
+        default=list,
+        blank=True,
+        help_text=_(
+            "Deliveries a worker was sending when their event was erased: their attempts are erased again once they end."
+        ),
+    )
+    settle_until = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text=_("When the leases of the deliveries in flight run out at the latest."),
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("erasure")
+        verbose_name_plural = _("erasures")
+        indexes = [
+            models.Index(fields=["subject_key", "subject_hash", "status"], name="wh_erasure_subject_idx")
+        ]
+
+    def __str__(self):
+        return f"Erasure {self.pk} by {self.subject_key} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status == self.Status.FINISHED

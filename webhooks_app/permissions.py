@@ -68,6 +68,9 @@ ACTIONS = {
         # so when sending is off); switching it needs its own permission.
         Action("sending_view", ("view_webhook",), _("see whether webhooks are sent")),
         Action("sending_change", ("change_sending",), _("switch all webhook sending on or off")),
+        # Erasing needs no view permission: the answer is the erasure's log row, no event data.
+        Action("subject_erase", ("add_erasure",), _("erase a data subject's events")),
+        Action("erasure_list", ("view_erasure",), _("see the erasure log")),
     )
 }
 

@@ -21,3 +21,10 @@ def deliveries_sweep() -> int:
 def retention_purge() -> dict:
     """Delete log rows older than WEBHOOKS['RETENTION_DAYS'] (periodic schedule), in slices."""
     return services.retention_purge_slice()
+
+
+def alerts_check() -> int:
+    """Mail the owners of webhooks about to be disabled (at most once a day each); a periodic check."""
+    from .services.alerts import alerts_check
+
+    return alerts_check()

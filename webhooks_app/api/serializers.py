@@ -235,6 +235,7 @@ class WebhookSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             "headers",
             "secret",
             "secret_hash_header",
+            "failure_alerts",
             "previous_secret_expires_at",
             "disabled_reason",
             "disabled_at",

@@ -13,13 +13,14 @@ urlpatterns = []
 if not api_packages_missing():
     from rest_framework.routers import SimpleRouter
 
-    from . import views
+    from . import erasures, views
 
     router = SimpleRouter()
     router.register("webhooks", views.WebhookViewSet, basename="webhook")
     router.register("deliveries", views.DeliveryViewSet, basename="delivery")
     router.register("event-types", views.EventTypeViewSet, basename="event-type")
     router.register("events", views.EventViewSet, basename="event")
+    router.register("erasures", erasures.ErasureViewSet, basename="erasure")
 
     webhook_settings = views.WebhookSettingsViewSet.as_view({"get": "retrieve", "patch": "partial_update"})
     urlpatterns = [

@@ -5,11 +5,11 @@ import time
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from ..conf import app_settings
-from ..models import Attempt, Delivery, Event
+from ..models import Attempt, Delivery, Event, PurgedDeliveryCount
 
 logger = logging.getLogger(__name__)
 
@@ -37,8 +37,41 @@ def retention_purge_slice() -> dict:
     return counts
 
 
+# Days a type is kept when RETENTION_DAYS is a mapping that no key of matches.
+RETENTION_FALLBACK_DAYS = 30
+
+
+def retention_expired(*, days: int | dict | None = None, now=None) -> Q:
+    """Rows (events or deliveries: both have ``event_type`` and ``created_at``) past their retention.
+
+    ``days`` (default WEBHOOKS["RETENTION_DAYS"]) is a number for every type or a
+    mapping of event type to days: an exact name wins over ``resource.*``, which
+    wins over ``*`` (RETENTION_FALLBACK_DAYS when ``*`` is left out).
+    """
+    days = app_settings.RETENTION_DAYS if days is None else days
+    now = now or timezone.now()
+
+    def older(n) -> Q:
+        return Q(created_at__lt=now - timedelta(days=n))
+
+    if not isinstance(days, dict):
+        return older(days)
+    exact = {key: n for key, n in days.items() if key != "*" and not key.endswith(".*")}
+    resources = {key[:-1]: n for key, n in days.items() if key.endswith(".*")}  # "contact." -> days
+    expired = Q()
+    for name, n in exact.items():
+        expired |= Q(event_type=name) & older(n)
+    not_exact = ~Q(event_type__in=list(exact))
+    for prefix, n in resources.items():
+        expired |= not_exact & Q(event_type__startswith=prefix) & older(n)
+    other = not_exact
+    for prefix in resources:
+        other &= ~Q(event_type__startswith=prefix)
+    return expired | (other & older(days.get("*", RETENTION_FALLBACK_DAYS)))
+
+
 def retention_purge(
-    *, days: int | None = None, batch_size: int = 2000, progress=None, max_seconds: float | None = None
+    *, days: int | dict | None = None, batch_size: int = 2000, progress=None, max_seconds: float | None = None
 ) -> dict:
     """Delete attempts, deliveries and events older than the retention, in batches.
 
@@ -51,14 +84,11 @@ def retention_purge(
     ``max_seconds`` the purge stops after the batch that passes it; ``finished`` in
     the result says whether everything old is gone.
     """
-    days = app_settings.RETENTION_DAYS if days is None else days
-    cutoff = timezone.now() - timedelta(days=days)
+    expired = retention_expired(days=days)
     deadline = None if max_seconds is None else time.monotonic() + max_seconds
     counts = {"attempts": 0, "deliveries": 0, "events": 0, "finished": False}
-    old = Delivery.objects.filter(created_at__lt=cutoff).exclude(status=Delivery.Status.PENDING)
-    orphans = Event.objects.filter(created_at__lt=cutoff).exclude(
-        Exists(Delivery.objects.filter(event_id=OuterRef("pk")))
-    )
+    old = Delivery.objects.filter(expired).exclude(status=Delivery.Status.PENDING)
+    orphans = Event.objects.filter(expired).exclude(Exists(Delivery.objects.filter(event_id=OuterRef("pk"))))
 
     def delete_deliveries(rows) -> dict:
         pks = [pk for pk, _ in rows]
@@ -68,12 +98,17 @@ def retention_purge(
         attempts = Attempt.objects.filter(
             delivery_id__gte=pks[0], delivery_id__lte=pks[-1], delivery_id__in=pks
         )
-        return {
+        doomed = old.filter(pk__in=pks)
+        # Counted before they go, in the same transaction (/metrics' deliveries counter).
+        purged = list(doomed.values("webhook_id", "status").annotate(n=Count("pk")).order_by())
+        found = {
             "attempts": attempts._raw_delete(Attempt.objects.db),
-            "deliveries": old.filter(pk__in=pks)._raw_delete(Delivery.objects.db),
+            "deliveries": doomed._raw_delete(Delivery.objects.db),
             # Checked in the DELETE itself: only the events left without deliveries.
             "events": orphans.filter(pk__in={event_id for _, event_id in rows})._raw_delete(Event.objects.db),
         }
+        _purged_count(purged)
+        return found
 
     def delete_events(event_ids) -> dict:
         return {"events": orphans.filter(pk__in=event_ids)._raw_delete(Event.objects.db)}
@@ -112,3 +147,21 @@ def retention_purge(
             return counts
     counts["finished"] = True
     return counts
+
+
+def _purged_count(groups) -> None:
+    """Add deleted finished deliveries to PurgedDeliveryCount (one row per webhook and outcome).
+
+    A webhook deleted meanwhile fails the row's foreign key: the batch's transaction
+    is rolled back and tried again (retention_purge's run()).
+    """
+    if not groups:
+        return
+    PurgedDeliveryCount.objects.bulk_create(
+        [PurgedDeliveryCount(webhook_id=g["webhook_id"], status=g["status"]) for g in groups],
+        ignore_conflicts=True,
+    )
+    for group in groups:
+        PurgedDeliveryCount.objects.filter(webhook_id=group["webhook_id"], status=group["status"]).update(
+            count=F("count") + group["n"]
+        )

@@ -43,6 +43,7 @@ WEBHOOK_FIELDS = (
     "destination",
     "recipient_credentials",
     "payload_encryption",
+    "failure_alerts",
 )
 
 

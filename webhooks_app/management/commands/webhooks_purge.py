@@ -1,13 +1,12 @@
 import time
-from datetime import timedelta
 
 from django.core.management.base import BaseCommand
 from django.db.models import Exists, OuterRef
-from django.utils import timezone
 
 from webhooks_app.conf import app_settings
 from webhooks_app.models import Delivery, Event
 from webhooks_app.services import retention_purge
+from webhooks_app.services.retention import retention_expired
 
 BAR = 30
 
@@ -16,21 +15,21 @@ class Command(BaseCommand):
     help = "Delete events, deliveries and attempts older than WEBHOOKS['RETENTION_DAYS'], in batches."
 
     def add_arguments(self, parser):
-        parser.add_argument("--days", type=int, default=None, help="Override RETENTION_DAYS.")
+        parser.add_argument(
+            "--days", type=int, default=None, help="Override RETENTION_DAYS (for every event type)."
+        )
         parser.add_argument(
             "--batch-size", type=int, default=2000, help="Deliveries (with their attempts) per transaction."
         )
 
     def handle(self, *args, days, batch_size, **options):
-        days = app_settings.RETENTION_DAYS if days is None else days
-        if days < 0 or batch_size < 1:
+        if (days is not None and days < 0) or batch_size < 1:
             self.stderr.write("--days must be 0 or more and --batch-size at least 1.")
             raise SystemExit(2)
-        cutoff = timezone.now() - timedelta(days=days)
+        days = app_settings.RETENTION_DAYS if days is None else days
+        expired = retention_expired(days=days)
         totals = {
-            "deliveries": Delivery.objects.filter(created_at__lt=cutoff)
-            .exclude(status=Delivery.Status.PENDING)
-            .count()
+            "deliveries": Delivery.objects.filter(expired).exclude(status=Delivery.Status.PENDING).count()
         }
         started = time.monotonic()
         shown = {"at": 0.0}
@@ -39,7 +38,7 @@ class Command(BaseCommand):
             if name not in totals:
                 # Events left over once the deliveries are done: counted when reached.
                 self.stdout.write("")
-                totals[name] = count + orphan_events(cutoff)
+                totals[name] = count + orphan_events(expired)
             now = time.monotonic()
             if now - shown["at"] < 0.2 and count < totals[name]:
                 return
@@ -55,17 +54,18 @@ class Command(BaseCommand):
 
         counts = retention_purge(days=days, batch_size=batch_size, progress=progress)
         self.stdout.write("")
+        kept = f"{days} days" if not isinstance(days, dict) else "their type's retention"
         self.stdout.write(
             self.style.SUCCESS(
-                f"Purged rows older than {days} days in {time.monotonic() - started:.1f} s: "
+                f"Purged rows older than {kept} in {time.monotonic() - started:.1f} s: "
                 f"{counts['attempts']} attempts, {counts['deliveries']} deliveries, {counts['events']} events."
             )
         )
 
 
-def orphan_events(cutoff) -> int:
+def orphan_events(expired) -> int:
     return (
-        Event.objects.filter(created_at__lt=cutoff)
+        Event.objects.filter(expired)
         .exclude(Exists(Delivery.objects.filter(event_id=OuterRef("pk"))))
         .count()
     )
