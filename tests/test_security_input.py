@@ -1,19 +1,24 @@
 """Input: what emit() and webhook configuration refuse, with a clear error, before any write."""
 
+import base64
 import datetime
 import decimal
 import uuid
+from urllib.parse import urlencode
 
 import pytest
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.test import override_settings
+from django.urls import reverse
 
+from tests.test_api_support import PUBLIC_URL, make_delivery
 from webhooks_app import emit, services
 from webhooks_app.exceptions import InvalidEventData, UnknownEventType
 from webhooks_app.models import Attempt, Delivery, Event, Webhook
 from webhooks_app.payloads import render
 
+pytest_plugins = ["tests.test_api_support"]
 pytestmark = pytest.mark.django_db
 
 
@@ -284,3 +289,161 @@ def test_url_errors_say_what_is_wrong(url, message):
 )
 def test_good_urls_are_accepted(url, make_webhook):
     assert make_webhook(url).pk
+
+
+# Reserved header names (README: names the app sets itself, webhook-*, X-Webhook-*, hop-by-hop) ----
+
+RESERVED_HEADER_NAMES = [
+    "X-Webhook-Foo",
+    "x-webhook-secret-hash",
+    "X-WEBHOOK-",
+    "webhook-foo",
+    "Webhook-Version",
+    "WEBHOOK-ID",
+    "TE",
+    "te",
+    "Upgrade",
+    "Expect",
+    "Keep-Alive",
+    "Connection",
+    "Transfer-Encoding",
+    "Trailer",
+    "Proxy-Authorization",
+    "proxy-connection",
+    "Proxy-Foo",
+    "Host",
+    "Content-Length",
+    "Content-Type",
+    "User-Agent",
+]
+
+
+@pytest.mark.parametrize("where", ["headers", "api_key_header", "secret_hash_header"])
+@pytest.mark.parametrize("name", RESERVED_HEADER_NAMES)
+def test_reserved_header_names_are_refused_with_a_message_naming_them(name, where):
+    fields = {"headers": {name: "value"}} if where == "headers" else {where: name}
+    with pytest.raises(ValidationError) as caught:
+        services.webhook_create(name="h", events=["*"], url=PUBLIC_URL, api_key="k", **fields)
+
+    messages = caught.value.message_dict[where]
+    assert any(name in m for m in messages), messages
+    assert not Webhook.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "name", ["X-Webhooks-Tenant", "Webhook", "X-Webhook", "Tenant-Webhook-Id", "Proxy", "X-Proxy-Id", "TE-Id"]
+)
+def test_names_that_only_look_like_reserved_ones_are_accepted(name, make_webhook):
+    assert make_webhook(PUBLIC_URL, headers={name: "v"}).headers == {name: "v"}
+    assert make_webhook(PUBLIC_URL, api_key="k", api_key_header=name).api_key_header == name
+    assert make_webhook(PUBLIC_URL, secret_hash_header=name).secret_hash_header == name
+
+
+@pytest.mark.parametrize("secret_hash_header", ["X-Hash", "x-hash"])
+def test_the_api_key_header_cannot_also_be_the_secret_hash_header(secret_hash_header):
+    with pytest.raises(ValidationError) as caught:
+        services.webhook_create(
+            name="h",
+            events=["*"],
+            url=PUBLIC_URL,
+            api_key="k",
+            api_key_header="X-Hash",
+            secret_hash_header=secret_hash_header,
+        )
+    assert any(secret_hash_header in m for m in caught.value.message_dict["secret_hash_header"])
+    assert not Webhook.objects.exists()
+
+
+# Crafted input through the API and the console: a 4xx, never a 500 ----------------------
+
+
+@pytest.mark.parametrize(
+    "headers",
+    ["X-A: v", '{"X-A": "v"}', "", "[]", ["X-A", "v"], 5, True, None],
+    ids=repr,
+)
+def test_headers_that_are_not_a_json_object_are_a_400_naming_the_field(admin_api, make_webhook, headers):
+    body = {"name": "h", "events": ["*"], "url": PUBLIC_URL, "headers": headers}
+    created = admin_api.post("/api/webhooks/", body, format="json")
+    assert created.status_code == 400, created.content
+    assert "headers" in created.json()
+    assert not Webhook.objects.exists()
+
+    hook = make_webhook(PUBLIC_URL, headers={"X-Tenant": "acme"})
+    patched = admin_api.patch(f"/api/webhooks/{hook.pk}/", {"headers": headers}, format="json")
+    assert patched.status_code == 400, patched.content
+    assert "headers" in patched.json()
+    assert Webhook.objects.get(pk=hook.pk).headers == {"X-Tenant": "acme"}
+
+
+def test_the_model_refuses_headers_text_that_is_not_json(make_webhook):
+    hook = make_webhook(PUBLIC_URL)
+    hook.headers = "X-A: v"
+    with pytest.raises(ValidationError) as caught:
+        hook.full_clean()
+    assert "headers" in caught.value.message_dict
+
+
+def api_cursor(position: str) -> str:
+    """A cursor as DRF writes one (base64 of a query string), at a chosen position."""
+    return base64.b64encode(urlencode({"p": position}).encode()).decode()
+
+
+@pytest.mark.parametrize(
+    "position",
+    [
+        "x",
+        "2026-13-45 00:00:00",
+        "2026-01-01 25:00:00",
+        "0001-01-01T00:00:00+05:00",  # before year 1 in UTC
+        "\u00b2",
+        "9" * 5000,
+    ],
+    ids=lambda v: repr(v)[:30],
+)
+def test_a_crafted_api_cursor_is_a_404_with_a_clear_message(admin_api, public_webhook, position):
+    make_delivery(public_webhook)
+    response = admin_api.get(
+        f"/api/webhooks/{public_webhook.pk}/deliveries/", {"cursor": api_cursor(position)}
+    )
+
+    assert response.status_code == 404, response.content
+    assert response.json() == {"detail": "Invalid cursor"}
+
+
+@pytest.mark.parametrize(
+    "position", ["2026-01-01T00:00:00+19:01", "2026-01-01 00:00:00", "9999-12-31T23:59:59Z"]
+)
+def test_a_well_formed_cursor_position_pages_whatever_its_offset(admin_api, public_webhook, position):
+    old = make_delivery(public_webhook, age=datetime.timedelta(days=3650))
+    response = admin_api.get(
+        f"/api/webhooks/{public_webhook.pk}/deliveries/", {"cursor": api_cursor(position)}
+    )
+
+    assert response.status_code == 200, response.content
+    assert [d["id"] for d in response.json()["results"]] == [old.pk]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"older": "\u00b2-1"},
+        {"older": "1-\u00b2"},
+        {"newer": "\u0663-1"},
+        {"older": "garbage"},
+        {"newer": "1-"},
+        {"older": "9" * 30 + "-1"},
+        {"older": "1-" + "9" * 25},
+        {"older": "1-1\x00"},
+    ],
+    ids=repr,
+)
+def test_a_console_cursor_that_is_not_a_position_is_the_400_page(admin_client, public_webhook, params):
+    newest = make_delivery(public_webhook)
+    url = reverse("webhooks_app:webhook-deliveries", args=[public_webhook.pk])
+    response = admin_client.get(url, params)
+
+    assert response.status_code == 400
+    assert [d.pk for d in response.context["page"].rows] == [newest.pk]  # the newest page
+    page = response.content.decode()
+    assert "a position in the delivery log" in page

@@ -266,7 +266,7 @@ class WebhookForm(forms.ModelForm):
             'sends contact.created as "acme.contact.created".'
         )
         help_texts["secret_hash_header"] = _(
-            "Optional. A header name, e.g. X-Webhook-Secret-Hash: every request then carries the hex "
+            "Optional. A header name, e.g. X-Secret-Hash: every request then carries the hex "
             "SHA-256 of the signing secret in it, for receivers that compare a fixed value. Empty: off."
         )
         error_messages = {"name": {"required": _("Give the webhook a name.")}}

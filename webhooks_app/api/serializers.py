@@ -13,6 +13,7 @@ from ..events import ALL_EVENTS, registry, resource_wildcard
 from ..exceptions import InvalidEventData
 from ..models import Attempt, Delivery, Event, Webhook, WebhookSettings
 from ..payloads import to_jsonable
+from ..validators import HEADERS_NOT_AN_OBJECT
 from .errors import validation_detail
 
 
@@ -96,6 +97,14 @@ class CustomHeadersField(serializers.JSONField):
         # A listed row keeps its headers encrypted until here, and one no key can
         # decrypt still reads (selectors.webhook_headers_hint).
         return selectors.webhook_headers_hint(instance)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        # An object, as the schema says: a JSON text ('{"X-A": "v"}') is not one, though
+        # the model field would read it as one.
+        if not isinstance(value, dict):
+            raise serializers.ValidationError(str(HEADERS_NOT_AN_OBJECT), code="headers")
+        return value
 
     def to_representation(self, value):
         return value
