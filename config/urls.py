@@ -17,3 +17,6 @@ urlpatterns = [
     path("api/contacts/<int:pk>/webhook-url/", ContactWebhookURLView.as_view(), name="contact-webhook-url"),
     path("api/", include("webhooks_app.api.urls")),
 ]
+
+# A body over DATA_UPLOAD_MAX_MEMORY_SIZE is a short 413 page, not Django's 400.
+handler400 = "config.errors.bad_request"

@@ -2,7 +2,11 @@
 
 import contextlib
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import QueryDict
+from django.utils.datastructures import MultiValueDict
 from rest_framework import status
 from rest_framework.exceptions import APIException, ParseError, ValidationError
 from rest_framework.parsers import JSONParser
@@ -24,6 +28,31 @@ class Conflict(APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "The object's current state does not allow this."
     default_code = "conflict"
+
+
+class RequestTooLarge(APIException):
+    """The request body is larger than Django's DATA_UPLOAD_MAX_MEMORY_SIZE."""
+
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "request_too_large"
+
+
+def api_exception(exc: Exception, request=None) -> Exception:
+    """An exception as the API answers it: Django's RequestDataTooBig becomes a JSON 413.
+
+    Django raises RequestDataTooBig when DRF reads a body over
+    DATA_UPLOAD_MAX_MEMORY_SIZE; left alone it is Django's 400 page (its DEBUG page
+    with DEBUG on). The request's data is then emptied, as DRF does after a parse
+    error, so that rendering the answer does not read the body again.
+    """
+    if not isinstance(exc, RequestDataTooBig):
+        return exc
+    if request is not None:
+        request._full_data = request._data = QueryDict()
+        request._files = MultiValueDict()
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return RequestTooLarge(f"The request body is larger than the {limit} bytes this server accepts.")
 
 
 def validation_detail(exc: Exception) -> dict:

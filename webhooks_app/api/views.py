@@ -15,7 +15,7 @@ from ..events import event_context, registry
 from ..models import Delivery, Event, Webhook
 from ..params import DeliveryListParams, WebhookListParams, WebhookStatsParams, params_clean
 from . import serializers as s
-from .errors import JSONBodyParser, service_errors
+from .errors import JSONBodyParser, api_exception, service_errors
 from .pagination import DeliveryCursorPagination, WebhookPagination
 from .permissions import ActionPermissions
 from .schema import SCHEMA_SETTINGS, WebhooksAutoSchema, form_parameters
@@ -65,6 +65,10 @@ class WebhooksAPIMixin:
         in the view, after the middleware has run.
         """
         return event_context(source="api", actor=self.request.user.get_username())
+
+    def handle_exception(self, exc):
+        # A body over DATA_UPLOAD_MAX_MEMORY_SIZE: a JSON 413, not Django's 400 page.
+        return super().handle_exception(api_exception(exc, getattr(self, "request", None)))
 
 
 @extend_schema_view(
