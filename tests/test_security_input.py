@@ -17,7 +17,7 @@ from django.urls import reverse
 from tests.test_api_support import PUBLIC_URL, make_delivery
 from webhooks_app import emit, services
 from webhooks_app.exceptions import InvalidEventData, UnknownEventType
-from webhooks_app.models import Attempt, Delivery, Event, Webhook
+from webhooks_app.models import Attempt, Delivery, Event, Webhook, WebhookSettings
 from webhooks_app.payloads import render
 
 pytest_plugins = ["tests.test_api_support"]
@@ -499,3 +499,45 @@ def test_the_console_answers_a_body_over_the_limit_with_a_short_413_page(admin_c
         page = response.content.decode()
         assert "Request too large (413)" in page and len(page) < 500, page
     assert not Webhook.objects.exists()
+
+
+# What the schema says, the API holds to (found by Schemathesis and the property tests) ----
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"event_type": "\\ud800", "data": {}}',  # a refused choice, repeated in the message
+        '{"event_type": "contact.created", "\\udfff": 1}',  # an unknown field, named
+    ],
+)
+def test_an_answer_that_repeats_a_lone_surrogate_is_still_json(admin_api, body):
+    response = admin_api.generic("POST", "/api/events/", body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.content.isascii() and response.json()  # \\u escapes, the same JSON
+    assert not Event.objects.exists()
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "201", "-1", "\u00b2", "true", "", " 5", "1.0"])
+def test_page_size_is_a_whole_number_from_1_to_200(admin_api, public_webhook, value):
+    for url in ("/api/webhooks/", f"/api/webhooks/{public_webhook.pk}/deliveries/"):
+        response = admin_api.get(url, {"page_size": value})
+        assert response.status_code == 400, (url, response.content)
+        assert response.json() == {"page_size": ["A whole number from 1 to 200."]}
+    assert admin_api.get("/api/webhooks/", {"page_size": "200"}).status_code == 200
+
+
+@pytest.mark.parametrize("value", ["last", "", "abc", "\u00b2", "0", "99"])
+def test_a_page_that_is_not_a_page_number_of_the_list_is_a_404(admin_api, public_webhook, value):
+    response = admin_api.get("/api/webhooks/", {"page": value})
+
+    assert response.status_code == 404 and response.json() == {"detail": "Invalid page."}
+
+
+@pytest.mark.parametrize("value", [1, 0, "true", "false", "on", None])
+def test_a_boolean_is_true_or_false(admin_api, value):
+    response = admin_api.patch("/api/webhook-settings/", {"enabled": value}, format="json")
+
+    assert response.status_code == 400 and "enabled" in response.json()
+    assert WebhookSettings.load().enabled is True

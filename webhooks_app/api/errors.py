@@ -10,6 +10,7 @@ from django.utils.datastructures import MultiValueDict
 from rest_framework import status
 from rest_framework.exceptions import APIException, ParseError, ValidationError
 from rest_framework.parsers import JSONParser
+from rest_framework.renderers import JSONRenderer
 from rest_framework.settings import api_settings
 
 from ..exceptions import (
@@ -95,3 +96,19 @@ class JSONBodyParser(JSONParser):
             return super().parse(stream, media_type, parser_context)
         except RecursionError:
             raise ParseError("JSON parse error - nested too deeply.") from None
+
+
+class JSONEscapingRenderer(JSONRenderer):
+    """DRF's JSON renderer; an answer that cannot be UTF-8 is written with \\u escapes.
+
+    A message may repeat what the request sent (an unknown field's name, a refused
+    choice), and JSON can carry a lone surrogate ("\\ud800") that UTF-8 cannot: the
+    answer is then all-ASCII JSON, which says the same, instead of a 500.
+    """
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        try:
+            return super().render(data, accepted_media_type, renderer_context)
+        except UnicodeEncodeError:
+            self.ensure_ascii = True
+            return super().render(data, accepted_media_type, renderer_context)

@@ -45,6 +45,11 @@ ERRORS = {
         "The object's state refuses the action (a delivery still pending cannot be redelivered); "
         "detail says why.",
     ),
+    "413": (
+        "ErrorDetail",
+        ERROR_DETAIL,
+        "The body is larger than the server accepts (Django's DATA_UPLOAD_MAX_MEMORY_SIZE).",
+    ),
     "415": ("ErrorDetail", ERROR_DETAIL, "The body must be application/json."),
 }
 
@@ -68,6 +73,16 @@ class WebhooksAutoSchema(AutoSchema):
             operation["description"] = f"{description}\n\n{needed}" if description else needed
         return operation
 
+    def _map_basic_serializer(self, serializer, direction):
+        """A request body that refuses unknown keys (StrictFieldsMixin) says so:
+        ``additionalProperties: false``. (It also takes the read-only fields back, as read.)"""
+        from .serializers import StrictFieldsMixin
+
+        schema = super()._map_basic_serializer(serializer, direction)
+        if direction == "request" and isinstance(serializer, StrictFieldsMixin):
+            schema["additionalProperties"] = False
+        return schema
+
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
         codes = ["401", "403"]
@@ -78,7 +93,7 @@ class WebhooksAutoSchema(AutoSchema):
         if takes_body or query_form is not None:
             codes.append("400")
         if takes_body:
-            codes.append("415")
+            codes += ["413", "415"]
         if getattr(self.view, "action", None) in getattr(self.view, "conflict_actions", ()):
             codes.append("409")
         for code in sorted(codes):
@@ -100,7 +115,11 @@ def form_parameters(form_class) -> list[OpenApiParameter]:
     for name, field in form_class.base_fields.items():
         schema: dict = {"type": "string"}
         if isinstance(field, forms.ChoiceField):
+            # An optional choice left empty ("?status=", as the console's "Any" sends it) is
+            # no filter: the empty value is accepted, so the schema lists it.
             schema["enum"] = [value for value, _ in field.choices if value]
+            if not field.required:
+                schema["enum"].append("")
         elif isinstance(field, forms.DateTimeField):
             schema["format"] = "date-time"
         if getattr(field, "max_length", None):

@@ -7,7 +7,7 @@ from rest_framework import status, viewsets
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
+from rest_framework.renderers import BrowsableAPIRenderer
 from rest_framework.response import Response
 
 from .. import selectors, services
@@ -15,7 +15,7 @@ from ..events import event_context, registry
 from ..models import Delivery, Event, Webhook
 from ..params import DeliveryListParams, WebhookListParams, WebhookStatsParams, params_clean
 from . import serializers as s
-from .errors import JSONBodyParser, api_exception, service_errors
+from .errors import JSONBodyParser, JSONEscapingRenderer, api_exception, service_errors
 from .pagination import DeliveryCursorPagination, WebhookPagination
 from .permissions import ActionPermissions
 from .schema import SCHEMA_SETTINGS, WebhooksAutoSchema, form_parameters
@@ -39,7 +39,7 @@ class WebhooksAPIMixin:
     authentication_classes = [TokenAuthentication, SessionAuthentication]
     permission_classes = [ActionPermissions]
     parser_classes = [JSONBodyParser]
-    renderer_classes = [JSONRenderer, BrowsableAPIRenderer]
+    renderer_classes = [JSONEscapingRenderer, BrowsableAPIRenderer]
     schema = WebhooksAutoSchema()
     # Marks the views the /api/schema/ documents (api.schema.only_this_api).
     webhooks_api = True
