@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint install migrate screenshots clean matrix matrix-install bench
+.PHONY: run test lint install migrate screenshots clean matrix matrix-install bench docs docs-build
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) is required"; exit 1; }
@@ -29,6 +29,22 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) manage.py check --fail-level WARNING
+	$(MKDOCS_BUILD)
+
+# The documentation site (mkdocs.yml, docs/). --strict: a broken link or anchor, a page
+# missing from the nav or a DEFAULTS key without its comment fails the build.
+# NO_MKDOCS_2_WARNING: Material prints a banner about its successor on every run.
+MKDOCS := NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs
+MKDOCS_BUILD = $(MKDOCS) build --strict --quiet --site-dir site
+DOCS_PORT ?= 8001
+
+docs-build: install
+	$(MKDOCS_BUILD)
+
+# Serves the docs on http://127.0.0.1:$(DOCS_PORT)/, rebuilt on every change (`make run`'s
+# demo receiver also listens on 8001: `make docs DOCS_PORT=8002` beside it).
+docs: docs-build
+	$(MKDOCS) serve --strict --dev-addr 127.0.0.1:$(DOCS_PORT)
 
 # Bounds of the generated-input tests, per database: Schemathesis with every check
 # (tests/test_schema.py: examples per operation and mode, seconds per operation) and
@@ -41,7 +57,7 @@ export SCHEMATHESIS_MAX_EXAMPLES SCHEMATHESIS_MAX_SECONDS PROPERTY_MAX_EXAMPLES
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 PG_UP := $(PY) -c "import socket; socket.create_connection(('127.0.0.1', 5432), 1)"
 
-# Every check: lint, migrations, system checks, the suite on SQLite (with the
+# Every check: lint, migrations, system checks, the docs, the suite on SQLite (with the
 # browser tests), then the suite again on PostgreSQL. Outside CI an unreachable
 # PostgreSQL skips that run with a message; under CI (CI=true) it fails.
 test: lint
@@ -71,4 +87,4 @@ screenshots: install
 	UPDATE_SCREENSHOTS=1 $(BIN)/pytest -m browser -p no:cacheprovider
 
 clean:
-	rm -rf $(VENV) db.sqlite3 .pytest_cache .coverage .nox
+	rm -rf $(VENV) db.sqlite3 .pytest_cache .coverage .nox site

@@ -77,8 +77,9 @@ def tests(session: nox.Session, django: str) -> None:
 @nox.parametrize("python,django", MATRIX)
 def install_only(session: nox.Session, django: str) -> None:
     """Only the install test (what CI runs on each combination, after `make test`)."""
-    # The test builds and installs its own wheel: this session needs only what runs it.
-    session.install(".[api]", *test_requirements("pytest", "pytest-django"), f"Django~={django}.0")
+    # The test builds and installs its own wheel: this session needs only what runs it
+    # (pytest loads tests.settings, the demo's settings: [api] and [demo]).
+    session.install(".[api,demo]", *test_requirements("pytest", "pytest-django"), f"Django~={django}.0")
     pytest(session, django, "-m", "cluster", "tests/test_install.py")
 
 

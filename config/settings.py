@@ -7,6 +7,7 @@ WEBHOOKS_RETENTION_DAYS, Q_WORKERS.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -69,6 +70,7 @@ INSTALLED_APPS = [
     "django_q",
     "webhooks_app",
     "config.contacts",
+    "axes",  # the demo's login throttling (the host's choice, not the app's)
 ]
 
 MIDDLEWARE = [
@@ -82,6 +84,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "webhooks_app.middleware.EventContextMiddleware",
+    # django-axes turns a lockout into its 429 page; it must come last.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -113,6 +117,26 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
+
+# Login throttling (django-axes): the console and the admin log in through Django's
+# authenticate(), which AxesStandaloneBackend guards. After AXES_FAILURE_LIMIT failed
+# logins for one username from one address, that username cannot log in from that
+# address, the right password included (429), until AXES_COOLOFF_TIME has passed; a
+# successful login clears its failures. Per username and address, so that nobody
+# elsewhere can lock a staff member out. Attempts are rows in the database, shared
+# by every web process. The client address is REMOTE_ADDR: behind a reverse proxy,
+# set AXES_IPWARE_META_PRECEDENCE_ORDER and AXES_IPWARE_PROXY_COUNT to read the
+# header the proxy sets (a forged X-Forwarded-For is never trusted by default).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 
 LANGUAGE_CODE = "en-us"
 # The languages the console is translated into (webhooks_app/locale/).

@@ -9,8 +9,10 @@ specific to a deployment comes from the environment:
 - ALLOWED_HOSTS (required): comma separated host names served.
 - DATABASE_URL: PostgreSQL, default postgres://webhooks@127.0.0.1:5432/webhooks.
 - REDIS_URL: the django-q2 broker, default redis://127.0.0.1:6379/0.
+- CACHE_URL: Django's cache, shared by the web processes (the API's throttle
+  counts), default REDIS_URL.
 - WEBHOOKS_ENCRYPTION_KEYS: comma separated Fernet keys for secrets at rest (the
-  first encrypts, all decrypt; see the README, Security, for rotation). Empty: a key
+  first encrypts, all decrypt; see docs/security/index.md for rotation). Empty: a key
   derived from SECRET_KEY.
 - WEBHOOKS_ALLOWED_DESTINATIONS: private hosts or networks deliveries may reach
   (default none: only public addresses).
@@ -50,6 +52,16 @@ DATABASES = {
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 Q_CLUSTER = {key: value for key, value in Q_CLUSTER.items() if key not in ("orm", "redis")}
 Q_CLUSTER["redis"] = REDIS_URL
+
+# One cache for every web process: the API's throttles count in it, so a rate is
+# site-wide (with the default per-process cache each gunicorn worker would count
+# for itself, and the limit would be the rate times the workers).
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": os.environ.get("CACHE_URL", REDIS_URL),
+    }
+}
 
 # HTTPS only: redirect plain HTTP, tell browsers to stay on HTTPS for a year, and
 # send cookies over HTTPS only.

@@ -45,6 +45,9 @@ WEBHOOKS = {
     "RETRY_JITTER": 0,
     "DRAIN_SECONDS": 5,
     "TIMEOUT": 5,
+    # The suite makes many API requests in a row: no throttling here.
+    # tests/test_api_throttling.py sets small rates per test.
+    "API_THROTTLE_RATES": None,
 }
 
 # A qcluster subprocess may get WEBHOOKS overrides as JSON (e.g. a short LEASE_MARGIN).

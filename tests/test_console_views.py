@@ -109,18 +109,19 @@ def field_errors(response, name) -> str:
 # Permissions -------------------------------------------------------------------------
 
 # (URL name, needs a webhook or a delivery, method, permissions, status when allowed). The
-# permissions of each action are those of the API (webhooks_app.permissions): sending a
-# test or touching the secret needs view + change of the webhook, the delivery log view
-# of both, redelivering view + add of a delivery.
+# permissions of each action are those of the API (webhooks_app.permissions): changing or
+# deleting a webhook needs seeing it too (issue 18), sending a test or touching the secret
+# needs view + change of the webhook, the delivery log view of both, redelivering view + add
+# of a delivery.
 PAGES = [
     ("webhook-list", None, "get", ("view_webhook",), 200),
     ("webhook-create", None, "get", ("add_webhook",), 200),
     ("webhook-create", None, "post", ("add_webhook",), 302),
-    ("webhook-update", "webhook", "get", ("change_webhook",), 200),
-    ("webhook-update", "webhook", "post", ("change_webhook",), 302),
-    ("webhook-delete", "webhook", "get", ("delete_webhook",), 200),
-    ("webhook-delete", "webhook", "post", ("delete_webhook",), 302),
-    ("webhook-toggle", "webhook", "post", ("change_webhook",), 302),
+    ("webhook-update", "webhook", "get", ("view_webhook", "change_webhook"), 200),
+    ("webhook-update", "webhook", "post", ("view_webhook", "change_webhook"), 302),
+    ("webhook-delete", "webhook", "get", ("view_webhook", "delete_webhook"), 200),
+    ("webhook-delete", "webhook", "post", ("view_webhook", "delete_webhook"), 302),
+    ("webhook-toggle", "webhook", "post", ("view_webhook", "change_webhook"), 302),
     ("webhook-test", "webhook", "post", ("view_webhook", "change_webhook"), 302),
     ("webhook-reveal-secret", "webhook", "post", ("view_webhook", "change_webhook"), 200),
     ("webhook-rotate-secret", "webhook", "get", ("view_webhook", "change_webhook"), 200),
@@ -146,8 +147,11 @@ def call(client, name, kind, method, target):
     args = [target[kind].pk] if kind else []
     url = reverse(f"webhooks_app:{name}", args=args)
     data = {}
-    if method == "post" and name in ("webhook-create", "webhook-update"):
+    if method == "post" and name == "webhook-create":
         data = form_data(url="https://other.example.com/hook")
+    if method == "post" and name == "webhook-update":
+        # Its own URL: a new one would need its API key entered again (issue 18).
+        data = form_data(url=target["webhook"].url)
     if name == "webhook-redeliver-failed":
         data = {"since": (timezone.now() - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")}
     return getattr(client, method)(url, data)

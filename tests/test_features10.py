@@ -55,7 +55,7 @@ def hex_hmac(key: bytes, body: bytes) -> str:
 
 
 def standard(secret: str) -> str:
-    """What a receiver passes to standardwebhooks for a chosen (non-whsec) secret (README)."""
+    """What a receiver passes to standardwebhooks for a chosen (non-whsec) secret (docs/receivers.md)."""
     return secret if secret.startswith("whsec_") else "whsec_" + base64.b64encode(secret.encode()).decode()
 
 

@@ -1,4 +1,4 @@
-"""Webhook filters: the language of DESIGN.md, validated by one validator and run by one matcher.
+"""Webhook filters: the language of docs/events.md, validated by one validator and run by one matcher.
 
 validators.validate_filters refuses anything outside the language with a message
 naming the key; selectors.webhook_filters_match runs what it accepts. The console,

@@ -27,7 +27,7 @@ LOCALE_DIR = APP_DIR / "locale"
 PO = LOCALE_DIR / "sv" / "LC_MESSAGES" / "django.po"
 MO = LOCALE_DIR / "sv" / "LC_MESSAGES" / "django.mo"
 
-# DESIGN.md: the console's English labels are part of the contract.
+# docs/console.md, "Labels are part of the contract": the console's English labels.
 CONTRACT_LABELS = {
     "Settings",
     "Webhook Settings",

@@ -300,6 +300,28 @@ def test_undeclared_types_a_webhook_has_are_kept_by_every_way_in(root):
     assert not accepted and errors["events"] == ['"invoice.paid" is not a declared event type.']
 
 
+# The site's limit on webhooks (WEBHOOKS["MAX_WEBHOOKS"]) ------------------------------------
+
+
+def test_one_webhook_more_than_max_webhooks_is_refused_the_same_way(root, settings):
+    settings.WEBHOOKS = {**settings.WEBHOOKS, "MAX_WEBHOOKS": 2}
+    for name in ("One", "Two"):
+        services.webhook_create(name=name, url=VALID["url"], events=["*"])
+    message = "This site has 2 webhooks and allows at most 2. Delete one before adding another."
+
+    outcomes = {name: create(root, {**VALID, "name": name}) for name, create in WAYS_IN.items()}
+
+    said = {}
+    for name, (accepted, errors) in outcomes.items():
+        assert not accepted, f"{name} accepted a webhook over the limit"
+        # About the whole request, not a field: the API's non_field_errors, the forms' __all__.
+        [(key, messages)] = errors.items()
+        assert key in ("non_field_errors", "__all__"), f"{name}: {errors}"
+        said[name] = messages
+    assert said["console"] == said["api"] == said["admin"] == [message], said
+    assert Webhook.objects.count() == 2
+
+
 # Redelivering a delivery still pending ---------------------------------------------------
 
 
@@ -374,7 +396,10 @@ def test_a_missing_change_permission_is_refused_the_same_way(pending):
     user = user_without("change_webhook")
     webhook = pending.webhook
     message = permissions.denied_message("webhook_change")
-    assert message == "You need the permission webhooks_app.change_webhook to change webhooks."
+    assert message == (
+        "You need the permissions webhooks_app.view_webhook and webhooks_app.change_webhook "
+        "to change webhooks."
+    )
 
     console = Client()
     console.force_login(user)
@@ -430,3 +455,196 @@ def test_a_missing_redeliver_permission_is_refused_the_same_way(pending):
     assert response.status_code == 200  # an action the user may not use is not run
 
     assert Delivery.objects.count() == 1
+
+
+# Issue 18: changing a webhook needs seeing it; a new address needs the credentials again ----
+
+
+def staff_with(*codenames: str) -> User:
+    user = User.objects.create_user("clerk", password="pw", is_staff=True)
+    user.user_permissions.set(
+        Permission.objects.filter(content_type__app_label="webhooks_app", codename__in=codenames)
+    )
+    return user
+
+
+def test_change_without_view_is_refused_the_same_way_and_shows_nothing(pending):
+    user = staff_with("change_webhook")
+    webhook = pending.webhook
+    message = permissions.denied_message("webhook_change")
+    assert message == (
+        "You need the permissions webhooks_app.view_webhook and webhooks_app.change_webhook "
+        "to change webhooks."
+    )
+    console = Client()
+    console.force_login(user)
+    api = APIClient()
+    api.force_authenticate(user)
+    admin = Client()
+    admin.force_login(user)
+    answers = {
+        "console GET": console.get(reverse("webhooks_app:webhook-update", args=[webhook.pk])),
+        "console POST": console.post(reverse("webhooks_app:webhook-update", args=[webhook.pk]), {}),
+        "api PATCH": api.patch(f"/api/webhooks/{webhook.pk}/", {}, format="json"),
+        "admin GET": admin.get(reverse("admin:webhooks_app_webhook_change", args=[webhook.pk])),
+        "admin POST": admin.post(reverse("admin:webhooks_app_webhook_change", args=[webhook.pk]), {}),
+    }
+    for way, response in answers.items():
+        assert response.status_code == 403, way
+        assert webhook.name.encode() not in response.content and webhook.url.encode() not in response.content
+    assert message in answers["console GET"].content.decode()
+    assert answers["api PATCH"].json() == {"detail": message}
+
+
+STORED_KEY = "ak_stored_5e4d3c2b1a"
+STORED_HEADER = "tenant-secret-77"
+NEW_URL = "https://elsewhere.example.com/hooks"
+REENTER = (
+    "Enter the API key and the custom header values again (or remove them) to send them to a new "
+    "address: stored credentials never go to an address they were not entered for."
+)
+
+
+@pytest.fixture
+def credentialed(db):
+    return services.webhook_create(
+        name="Hook",
+        url=VALID["url"],
+        events=["*"],
+        api_key=STORED_KEY,
+        headers={"X-Tenant": STORED_HEADER},
+    )
+
+
+def console_update(user, webhook, **fields):
+    """POST the console's edit form as the page draws it (blank key, stored header's value empty)."""
+    client = Client()
+    client.force_login(user)
+    data = {
+        "name": webhook.name,
+        "events": webhook.events,
+        "notification_type": "REST",
+        "url": webhook.url,
+        "api_key": "",
+        "api_key_header": "X-API-Key",
+        "payload_format": "json",
+        "filters": "{}",
+        "enabled": "on",
+        "destination": webhook.destination,
+        "headers_name": list(webhook.headers),
+        "headers_value": [""] * len(webhook.headers),
+        **fields,
+    }
+    response = client.post(reverse("webhooks_app:webhook-update", args=[webhook.pk]), data)
+    if response.status_code == 302:
+        return True, {}
+    assert response.status_code == 200
+    return False, {k: list(v) for k, v in response.context["form"].errors.items()}
+
+
+def api_update(user, webhook, **fields):
+    client = APIClient()
+    client.force_authenticate(user)
+    response = client.patch(f"/api/webhooks/{webhook.pk}/", fields, format="json")
+    if response.status_code == 200:
+        return True, {}
+    assert response.status_code == 400, response.content
+    return False, response.json()
+
+
+def admin_update(user, webhook, **fields):
+    client = Client()
+    client.force_login(user)
+    data = {
+        "name": webhook.name,
+        "description": "",
+        "events": json.dumps(webhook.events),
+        "notification_type": "REST",
+        "url": webhook.url,
+        "api_key_header": "X-API-Key",
+        "enabled": "on",
+        "payload_format": "json",
+        "filters": "{}",
+        "timeout": "",
+        "destination": webhook.destination,
+        **fields,
+    }
+    response = client.post(reverse("admin:webhooks_app_webhook_change", args=[webhook.pk]), data)
+    if response.status_code == 302:
+        return True, {}
+    assert response.status_code == 200
+    return False, {k: list(v) for k, v in response.context["adminform"].form.errors.items()}
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("url", NEW_URL), ("destination", "recipient")],
+    ids=["url", "destination"],
+)
+def test_a_new_address_without_the_credentials_again_is_refused_the_same_way(
+    root, credentialed, field, value
+):
+    before = Webhook.objects.values().get(pk=credentialed.pk)
+    outcomes = {
+        "console": console_update(root, credentialed, **{field: value}),
+        "api": api_update(root, credentialed, **{field: value}),
+        "admin": admin_update(root, credentialed, **{field: value}),
+    }
+    for way, (accepted, errors) in outcomes.items():
+        assert not accepted, f"{way} moved the credentials to a new address"
+        assert errors.get(field) == [REENTER], f"{way}: {errors}"
+    assert Webhook.objects.values().get(pk=credentialed.pk) == before
+
+
+def test_a_new_address_needs_only_the_credentials_the_webhook_has(root, db):
+    key_only = services.webhook_create(name="Key", url=VALID["url"], events=["*"], api_key=STORED_KEY)
+    accepted, errors = api_update(root, key_only, url=NEW_URL)
+    assert not accepted and errors == {
+        "url": [
+            "Enter the API key again (or remove it) to send it to a new address: a stored API key never "
+            "goes to an address it was not entered for."
+        ]
+    }
+    headers_only = services.webhook_create(
+        name="Headers", url=VALID["url"], events=["*"], headers={"X-Tenant": STORED_HEADER}
+    )
+    accepted, errors = console_update(root, headers_only, url=NEW_URL)
+    assert not accepted and errors == {
+        "url": [
+            "Enter the custom header values again (or remove the headers) to send them to a new "
+            "address: stored header values never go to an address they were not entered for."
+        ]
+    }
+    plain = services.webhook_create(name="Plain", url=VALID["url"], events=["*"])
+    for update in (console_update, api_update, admin_update):
+        assert update(root, plain, url=NEW_URL) == (True, {}), update
+        plain.refresh_from_db()
+        plain.url = VALID["url"]
+        plain.save()
+
+
+def test_a_new_address_with_the_credentials_entered_again_or_removed_is_accepted(root, credentialed):
+    accepted, errors = console_update(
+        root, credentialed, url=NEW_URL, api_key="ak_typed_again_01", headers_value=["typed-again"]
+    )
+    assert accepted, errors
+    credentialed.refresh_from_db()
+    assert (credentialed.url, credentialed.api_key, credentialed.headers) == (
+        NEW_URL,
+        "ak_typed_again_01",
+        {"X-Tenant": "typed-again"},
+    )
+
+    accepted, errors = api_update(root, credentialed, url=VALID["url"], api_key="", headers={})
+    assert accepted, errors
+    credentialed.refresh_from_db()
+    assert (credentialed.url, credentialed.api_key, credentialed.headers) == (VALID["url"], "", {})
+
+
+def test_the_same_address_keeps_the_credentials_without_entering_them(root, credentialed):
+    """Saving back what was read, or changing anything but the address, needs nothing again."""
+    assert console_update(root, credentialed, name="Renamed") == (True, {})
+    assert api_update(root, credentialed, name="Again", url=VALID["url"]) == (True, {})
+    assert admin_update(root, credentialed, name="Admin") == (True, {})
+    credentialed.refresh_from_db()
+    assert (credentialed.api_key, credentialed.headers) == (STORED_KEY, {"X-Tenant": STORED_HEADER})

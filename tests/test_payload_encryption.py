@@ -1,4 +1,4 @@
-"""Encrypted payloads (AES-256-GCM): the engine, a real receiver, the API and the README's example."""
+"""Encrypted payloads (AES-256-GCM): the engine, a real receiver, the API and the documented example."""
 
 import base64
 import contextlib
@@ -21,7 +21,7 @@ from webhooks_app.models import Delivery, Webhook
 pytest_plugins = ["tests.test_api_support"]
 pytestmark = pytest.mark.django_db
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+RECEIVERS_DOC = Path(__file__).resolve().parent.parent / "docs" / "receivers.md"
 
 
 @contextlib.contextmanager
@@ -31,7 +31,7 @@ def committed():
 
 
 def documented_decrypt(key_b64: str, value: str) -> dict:
-    """What the README tells a receiver in any language to do, with `cryptography` only."""
+    """What docs/receivers.md tells a receiver in any language to do, with `cryptography` only."""
     raw = base64.b64decode(value)
     nonce, ciphertext_and_tag = raw[:12], raw[12:]
     plaintext = AESGCM(base64.b64decode(key_b64)).decrypt(nonce, ciphertext_and_tag, None)
@@ -133,18 +133,18 @@ def test_a_webhook_that_encrypts_without_a_key_sends_nothing_in_clear(make_webho
     assert "no encryption key" in delivery.last_error
 
 
-# The README's worked example --------------------------------------------------------
+# The worked example of docs/receivers.md ---------------------------------------------
 
 
 def readme_example() -> dict:
-    """The values of the README's worked example (section "Encrypted payloads")."""
-    text = README.read_text()
-    section = text[text.index("## Encrypted payloads") :]
+    """The values of the worked example in docs/receivers.md (section "Encrypted payloads")."""
+    text = RECEIVERS_DOC.read_text(encoding="utf-8")
+    section = text[text.index("\n## Encrypted payloads\n") :].split("\n## ", 2)[1]
     found = dict(re.findall(r"^(key|nonce|data|data \(encrypted\)) += (.+)$", section, re.M))
     return found
 
 
-def test_the_readme_worked_example_is_what_the_app_produces():
+def test_the_documented_worked_example_is_what_the_app_produces():
     example = readme_example()
     key, nonce_hex = example["key"].strip(), example["nonce"].strip()
     data = json.loads(example["data"])

@@ -429,3 +429,226 @@ def test_the_demo_settings_secure_cookies_whenever_debug_is_off():
         timeout=60,
     )
     assert result.stdout.split() == ["False", "True", "True"], result.stderr
+
+
+# Issue 18: who may learn what ------------------------------------------------------------
+
+
+def staff_with(username: str, *codenames: str):
+    user = get_user_model().objects.create_user(username, password=None, is_staff=True)
+    user.user_permissions.set(
+        Permission.objects.filter(content_type__app_label="webhooks_app", codename__in=codenames)
+    )
+    return user
+
+
+def logged_in(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def token_client(user) -> Client:
+    from rest_framework.authtoken.models import Token
+
+    return Client(headers={"Authorization": f"Token {Token.objects.get_or_create(user=user)[0].key}"})
+
+
+STORED_PIN = 4711
+
+
+def pin_recovered(client: Client) -> int | None:
+    """A binary search on "Test filters": the exact stored value when every answer says
+    whether {"pin": {"$gte": n}} would have let the recorded event through."""
+    url = reverse("webhooks_app:webhook-filters-test")
+    low, high = 0, 10_000
+    while low < high:
+        middle = (low + high + 1) // 2
+        response = client.post(url, {"filters": json.dumps({"pin": {"$gte": middle}}), "events": ["*"]})
+        if response.status_code != 200:
+            return None
+        if response.json()["events"][0]["sent"]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+@pytest.fixture
+def recorded_pin(db):
+    webhook = services.webhook_create(name="Hook", events=["*"], url="http://127.0.0.1:9/hook")
+    services.event_emit(event_type="contact.updated", data={"pin": STORED_PIN}, webhooks=[webhook])
+    return webhook
+
+
+def test_test_filters_tells_nothing_about_event_data_to_who_may_not_read_it(recorded_pin):
+    from webhooks_app import permissions
+
+    # Every webhook permission (the pages with the button need add or change), no view_delivery.
+    writer = logged_in(staff_with("writer", "view_webhook", "add_webhook", "change_webhook"))
+    response = writer.post(
+        reverse("webhooks_app:webhook-filters-test"), {"filters": '{"pin": 4711}', "events": ["*"]}
+    )
+    assert response.status_code == 403
+    assert permissions.denied_message("webhook_filters_test") in response.content.decode()
+    assert b"sent" not in response.content
+    assert pin_recovered(writer) is None
+
+    # Who may read the events (their deliveries) learns no more than the delivery pages show.
+    reader = logged_in(staff_with("reader", "view_delivery"))
+    assert pin_recovered(reader) == STORED_PIN
+
+
+def test_the_test_filters_button_shows_only_to_who_may_use_it(recorded_pin):
+    button = b"data-filter-test"
+    pages = [
+        reverse("webhooks_app:webhook-create"),
+        reverse("webhooks_app:webhook-update", args=[recorded_pin.pk]),
+    ]
+    writer = logged_in(staff_with("writer", "view_webhook", "add_webhook", "change_webhook"))
+    both = logged_in(staff_with("both", "view_webhook", "add_webhook", "change_webhook", "view_delivery"))
+    for page in pages:
+        assert button not in writer.get(page).content, page
+        assert button in both.get(page).content, page
+
+
+API_KEY_STORED = "ak_partner_0f1e2d3c4b5a"
+HEADER_STORED = "Bearer partner-9a8b7c6d"
+
+
+@pytest.fixture
+def partner(db, receiver):
+    """A webhook that sends an API key and a custom header to its partner's receiver."""
+    return services.webhook_create(
+        name="Partner",
+        events=["*"],
+        url=receiver.url,
+        api_key=API_KEY_STORED,
+        headers={"Authorization": HEADER_STORED},
+    )
+
+
+def deliver_one(webhook):
+    event = services.event_emit(event_type="contact.updated", data={"id": 1}, webhooks=[webhook])
+    services.delivery_attempt(delivery_id=Delivery.objects.get(event_id=event.pk).pk)
+
+
+def test_a_new_url_never_carries_the_stored_api_key_or_header_values(partner, receiver):
+    from tests.receiver import Receiver
+
+    attacker = Receiver().start()
+    try:
+        # May change the webhook (and read it), but does not know its API key.
+        api = token_client(staff_with("changer", "view_webhook", "change_webhook"))
+        for change in ({"url": attacker.url}, {"url": attacker.url, "api_key": "ak_mine_0123456789"}):
+            response = api.patch(
+                f"/api/webhooks/{partner.pk}/", json.dumps(change), content_type="application/json"
+            )
+            assert response.status_code == 400, response.content
+            assert "url" in response.json()
+        assert Webhook.objects.get(pk=partner.pk).url == receiver.url
+        deliver_one(partner)
+        assert attacker.requests == []
+        sent = receiver.wait_for(1)[0].headers
+        assert sent["X-API-Key"] == API_KEY_STORED and sent["Authorization"] == HEADER_STORED
+
+        # Entered again (or removed) in the same change, the credentials are the changer's own.
+        response = api.patch(
+            f"/api/webhooks/{partner.pk}/",
+            json.dumps({"url": attacker.url, "api_key": "ak_mine_0123456789", "headers": {}}),
+            content_type="application/json",
+        )
+        assert response.status_code == 200, response.content
+        deliver_one(Webhook.objects.get(pk=partner.pk))
+        got = attacker.wait_for(1)[0]
+        assert got.headers["X-API-Key"] == "ak_mine_0123456789"
+        assert API_KEY_STORED.encode() not in got.body and "Authorization" not in got.headers
+    finally:
+        attacker.stop()
+
+
+# Issue 18: responses that carry a secret are never cached ---------------------------------
+
+
+def no_store(response) -> bool:
+    return "no-store" in response.get("Cache-Control", "")
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "secret/"),
+        ("POST", "rotate-secret/"),
+        ("POST", "expire-previous-secret/"),
+        ("POST", "rotate-encryption-key/"),
+    ],
+)
+def test_api_answers_that_carry_a_secret_are_never_cached(db, method, path):
+    webhook = services.webhook_create(
+        name="Hook", events=["*"], url="http://127.0.0.1:9/hook", payload_encryption="aes-256-gcm"
+    )
+    api = token_client(make_user("root", staff=True, superuser=True))
+    response = api.generic(method, f"/api/webhooks/{webhook.pk}/{path}")
+    assert response.status_code == 200
+    webhook.refresh_from_db()
+    assert webhook.secret in response.content.decode() or webhook.encryption_key in response.content.decode()
+    assert no_store(response), response.get("Cache-Control")
+
+
+def test_the_api_create_answer_carries_the_secret_and_is_never_cached(db):
+    api = token_client(make_user("root", staff=True, superuser=True))
+    response = api.post(
+        "/api/webhooks/",
+        json.dumps(
+            {
+                "name": "New",
+                "events": ["*"],
+                "url": "http://127.0.0.1:9/h",
+                "payload_encryption": "aes-256-gcm",
+            }
+        ),
+        content_type="application/json",
+    )
+    assert response.status_code == 201
+    assert response.json()["secret"] == Webhook.objects.get().secret
+    assert no_store(response), response.get("Cache-Control")
+
+
+def console_form(**fields) -> dict:
+    return {
+        "name": "Encrypted",
+        "events": ["*"],
+        "notification_type": "REST",
+        "url": "http://127.0.0.1:9/hook",
+        "api_key_header": "X-API-Key",
+        "payload_format": "json",
+        "filters": "{}",
+        "enabled": "on",
+        **fields,
+    }
+
+
+def test_console_pages_that_show_a_secret_or_key_are_never_cached(db):
+    console = logged_in(make_user("root", staff=True, superuser=True))
+    # Created with encryption on: the key is shown once, in the page after the redirect.
+    response = console.post(
+        reverse("webhooks_app:webhook-create"), console_form(payload_encryption="aes-256-gcm"), follow=True
+    )
+    webhook = Webhook.objects.get()
+    assert webhook.encryption_key in response.content.decode()
+    assert no_store(response), response.get("Cache-Control")
+    # Switched on by an edit: the same.
+    other = services.webhook_create(name="Plain", events=["*"], url="http://127.0.0.1:9/other")
+    response = console.post(
+        reverse("webhooks_app:webhook-update", args=[other.pk]),
+        console_form(name="Plain", url="http://127.0.0.1:9/other", payload_encryption="aes-256-gcm"),
+        follow=True,
+    )
+    other.refresh_from_db()
+    assert other.encryption_key and other.encryption_key in response.content.decode()
+    assert no_store(response)
+    for name in ("webhook-reveal-secret", "webhook-rotate-encryption-key"):
+        response = console.post(reverse(f"webhooks_app:{name}", args=[webhook.pk]))
+        webhook.refresh_from_db()
+        assert webhook.encryption_key in response.content.decode(), name
+        assert no_store(response), name

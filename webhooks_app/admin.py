@@ -81,6 +81,14 @@ class WebhookAdminForm(forms.ModelForm):
         for name in self.DEFAULTED:
             if name in cleaned and not cleaned[name]:
                 cleaned[name] = getattr(self.instance, name)
+        # The credentials cannot be entered here: a new address for a webhook that has
+        # them is refused as the console and the API refuse it without them.
+        reentry = services.webhook_credentials_reentry_errors(webhook=self.instance, fields=cleaned)
+        for name, refusals in reentry.items():
+            self.add_error(name, refusals)
+        if self.instance._state.adding:
+            # webhook_create's rule, said here: an error raised in save_model would be a 500.
+            services.webhook_limit_check()
         return cleaned
 
 
@@ -102,6 +110,10 @@ class WebhookAdmin(BaseAdmin):
         "updated_by",
     ]
     actions = ["send_test", "rotate_secret"]
+
+    def has_view_permission(self, request, obj=None):
+        # Not Django's "view or change": changing needs seeing (permissions.ACTIONS).
+        return permissions.allowed(request.user, "webhook_view")
 
     def has_add_permission(self, request):
         return permissions.allowed(request.user, "webhook_add")

@@ -8,6 +8,7 @@ and the database, E06x/W06x the console, E07x the REST API.
 
 import importlib.util
 import ipaddress
+import re
 
 from django.apps import apps
 from django.conf import settings
@@ -44,6 +45,7 @@ def check_settings(app_configs=None, **kwargs):
     errors += _check_numbers()
     errors += _check_destinations()
     errors += _check_encryption()
+    errors += _check_api_throttle_rates()
     return errors
 
 
@@ -239,6 +241,14 @@ def _check_numbers():
                 id="webhooks_app.E027",
             )
         )
+    limit = app_settings.MAX_WEBHOOKS
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+        errors.append(
+            Error(
+                "WEBHOOKS['MAX_WEBHOOKS'] must be a positive integer, or None for no limit.",
+                id="webhooks_app.E028",
+            )
+        )
     drain = app_settings.DRAIN_SECONDS
     if not _is_number(drain) or drain <= 0:
         errors.append(
@@ -329,6 +339,35 @@ def _check_encryption():
                 )
             )
     return errors
+
+
+# A DRF rate: requests per second, minute, hour or day (DRF reads only the period's
+# first letter; the check accepts the spellings its documentation uses).
+THROTTLE_RATE_RE = re.compile(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)")
+
+
+def _check_api_throttle_rates():
+    # The scopes are those of the default (api.throttling needs DRF, this check does not).
+    scopes = tuple(DEFAULTS["API_THROTTLE_RATES"])
+    rates = app_settings.API_THROTTLE_RATES
+    if rates is None:
+        return []
+    # A rate DRF cannot parse fails every request of its scope; a misspelt scope limits nothing.
+    if not isinstance(rates, dict) or not all(
+        scope in scopes and (rate is None or (isinstance(rate, str) and THROTTLE_RATE_RE.fullmatch(rate)))
+        for scope, rate in rates.items()
+    ):
+        return [
+            Error(
+                f"WEBHOOKS['API_THROTTLE_RATES'] must map throttle scopes to rates, or be None: {rates!r}.",
+                hint="Scopes: "
+                + ", ".join(scopes)
+                + '. A rate is "<requests>/<period>" with a period of s, min, hour or day (e.g. '
+                '"20/s"); None or a scope left out is not limited.',
+                id="webhooks_app.E075",
+            )
+        ]
+    return []
 
 
 # The host project: what the README's "Install into an existing project" asks for.

@@ -15,6 +15,7 @@ DEFAULTS = {
     # Delays in seconds before each retry after the first try; its length is the
     # number of retries. Jitter of +-RETRY_JITTER (a share) is applied.
     "RETRY_SCHEDULE": [5, 60, 300, 1800, 7200],
+    # Random spread of each retry delay, as a share of it (0.2: +-20 %).
     "RETRY_JITTER": 0.2,
     # A retry due within this many seconds gets a timed wake-up from the worker
     # that scheduled it, so the first retry really comes after a few seconds;
@@ -25,6 +26,8 @@ DEFAULTS = {
     # many of them go to one destination (an endpoint: the URL without its
     # query): a receiver that hangs occupies that many, never the whole worker.
     "CONCURRENCY": 16,
+    # At most this many of a worker's requests in flight go to one destination
+    # (an endpoint: the URL without its query).
     "DESTINATION_CONCURRENCY": 8,
     # A worker woken to send claims new work for this many seconds, then hands
     # the rest to another worker (keeps each django-q2 task well inside its timeout).
@@ -44,6 +47,20 @@ DEFAULTS = {
     "MAX_RESPONSE_BYTES": 20_000,
     # Largest payload accepted by emit(), in bytes of the rendered body.
     "MAX_PAYLOAD_BYTES": 256 * 1024,
+    # Webhooks the site may have at most (console, API, admin and services alike);
+    # one more is refused with a message. It also bounds the deliveries one event
+    # creates. None: no limit.
+    "MAX_WEBHOOKS": None,
+    # Requests per token (or user) to the REST API, per scope, as DRF rates
+    # ("N/s", "N/min", "N/hour", "N/day"): "emit" is POST /api/events/, "writes"
+    # every other POST, PUT, PATCH and DELETE, "reads" GET, HEAD and OPTIONS, and
+    # "auth" the requests with a bad or missing token per client address (past
+    # it, every request from that address gets 429 until the window passes, so
+    # guessing tokens gains nothing). Past a rate: 429 with Retry-After. A scope
+    # left out or None is not limited; None for the whole setting turns throttling
+    # off. The counts live in Django's default cache: a site-wide limit over
+    # several processes needs a shared cache (Redis, Memcached, the database).
+    "API_THROTTLE_RATES": {"emit": "20/s", "writes": "10/s", "reads": "20/s", "auth": "20/min"},
     # A worker holds a delivery for TIMEOUT + this margin; past it the sweep
     # hands the delivery to another worker (a crashed worker costs this delay).
     "LEASE_MARGIN": 30,
@@ -57,6 +74,8 @@ DEFAULTS = {
     # Auto-disable after this many consecutive failed deliveries spanning at
     # least AUTO_DISABLE_AFTER_DAYS. None turns auto-disable off.
     "AUTO_DISABLE_FAILURES": 50,
+    # Days a run of AUTO_DISABLE_FAILURES failed deliveries must span before the
+    # webhook is disabled.
     "AUTO_DISABLE_AFTER_DAYS": 5,
     # Fernet keys (urlsafe base64, 32 bytes) for secrets at rest; the first
     # encrypts, all decrypt. Empty: one key derived from SECRET_KEY.

@@ -1,6 +1,6 @@
 """Payload encryption (AES-256-GCM) of an event's ``data``: the sending side.
 
-The layout is the public contract receivers decrypt (README "Encrypted payloads",
+The layout is the public contract receivers decrypt (docs/receivers.md "Encrypted payloads",
 webhooks_app.receiver): ``data`` becomes the standard base64 (with padding) of
 ``nonce (12 bytes) + ciphertext + tag (16 bytes)``, where the plaintext is the UTF-8
 JSON of ``data`` and there is no associated data. A fresh random nonce per body.

@@ -11,7 +11,7 @@ from django.utils.module_loading import import_string
 
 from .exceptions import ImproperlyConfiguredWebhooks, UnknownEventType
 
-# DESIGN.md: [A-Za-z0-9_.-], 1-100 characters, starting with a letter, so that the
+# docs/events.md, "Event type names": [A-Za-z0-9_.-], 1-100 characters, starting with a letter, so that the
 # names the source systems use are declarable as written: contact.acceptsEmail.changed,
 # FEEDBACK_SUBMIT, journey.published. \Z: $ would also match before a trailing newline.
 EVENT_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,99}\Z")

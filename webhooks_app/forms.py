@@ -401,13 +401,26 @@ class WebhookForm(forms.ModelForm):
                 # Security note: the stored key is never sent to the browser, so an
                 # empty field means "keep it", not "remove it".
                 cleaned["api_key"] = self.instance.api_key
+                self.api_key_kept = True
         return cleaned
 
+    api_key_kept = False
+
     def service_fields(self) -> dict:
-        """The cleaned values as keyword arguments of webhook_create/webhook_update."""
+        """The cleaned values as keyword arguments of webhook_create/webhook_update.
+
+        A stored API key kept by a blank field and custom headers left out of the
+        submission are not passed on (kept as stored): webhook_update must tell a kept
+        credential from one entered again, which a new address needs.
+        """
         fields = {name: self.cleaned_data[name] for name in self._meta.fields if name in self.cleaned_data}
         if not fields.get("secret"):
             fields.pop("secret", None)
+        if self.instance.pk:
+            if self.api_key_kept:
+                fields.pop("api_key", None)
+            if self.fields["headers"].widget.value_omitted_from_data(self.data, None, "headers"):
+                fields.pop("headers", None)
         return fields
 
 

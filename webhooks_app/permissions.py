@@ -10,6 +10,18 @@ Reads need the view permission of what they show, writes the permission that
 names the write: redelivering *adds* a delivery, sending a test or touching the
 signing secret *changes* the webhook (whoever holds the secret can sign as this
 site, so reading it needs the change permission too).
+
+Changing or deleting a webhook also needs seeing it: the edit and delete pages
+show it, and a write answers with what it wrote, so a permission to change alone
+would read it. Who may change a webhook may therefore read its signing secret.
+The API key and the custom header values are read by no one; changing where a
+webhook sends (``url``, ``destination``) needs them entered again in the same
+change (services.webhook_credentials_reentry_errors, the one check of the console,
+the API and the admin), so no permission sends them to an address of its choosing.
+
+"Test filters" evaluates filters against recorded events: it needs what reading
+their data needs (``view_delivery``, as a delivery's page shows its event), not
+what the webhook pages that show the button need.
 """
 
 from dataclasses import dataclass
@@ -37,8 +49,8 @@ ACTIONS = {
     for action in (
         Action("webhook_view", ("view_webhook",), _("see webhooks")),
         Action("webhook_add", ("add_webhook",), _("create webhooks")),
-        Action("webhook_change", ("change_webhook",), _("change webhooks")),
-        Action("webhook_delete", ("delete_webhook",), _("delete webhooks")),
+        Action("webhook_change", ("view_webhook", "change_webhook"), _("change webhooks")),
+        Action("webhook_delete", ("view_webhook", "delete_webhook"), _("delete webhooks")),
         Action("webhook_send_test", ("view_webhook", "change_webhook"), _("send test events")),
         Action("webhook_secret", ("view_webhook", "change_webhook"), _("read or rotate signing secrets")),
         Action("webhook_deliveries", ("view_webhook", "view_delivery"), _("see a webhook's deliveries")),
@@ -47,6 +59,8 @@ ACTIONS = {
         Action(
             "deliveries_redeliver_failed", ("view_webhook", "add_delivery"), _("redeliver failed deliveries")
         ),
+        # The answer says whether each recorded event passes: an oracle on their data.
+        Action("webhook_filters_test", ("view_delivery",), _("test filters against recorded events")),
         Action("event_type_list", ("view_webhook",), _("see the event types")),
         Action("event_emit", ("add_event",), _("emit events")),
         Action("schema_view", ("view_webhook",), _("read the API schema")),

@@ -317,7 +317,7 @@ def validate_topic_prefix(value: str) -> None:
 
 
 # Filters ------------------------------------------------------------------------
-# The language (DESIGN.md, "Filters"): a key is a dotted path into the event's
+# The language (docs/events.md, "Filters"): a key is a dotted path into the event's
 # data, or "$context.<path>" into its current_context; a value is a literal
 # (equals), a list (one of) or an object of operators; "$or"/"$and" take a list
 # of filters; keys at one level are ANDed. selectors.webhook_filters_match runs it.

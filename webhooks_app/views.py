@@ -49,11 +49,13 @@ AUTO_REFRESH_WINDOW_SECONDS = 120
 
 
 def console_view(action: str, methods=("GET",)):
-    """Staff only, with the permissions of ``action`` in the permissions table.
+    """Staff only, with the permissions of ``action`` in the permissions table; never cached.
 
     Anonymous users go to the login page; logged-in users without staff status
     or the permissions get a 403 page that says what is missing (the API's 403
-    says the same).
+    says the same). Every answer is ``Cache-Control: no-store`` (``never_cache``,
+    as Django's admin does): a page may carry a secret or key (Reveal, a rotation,
+    the message that shows a new encryption key once, on whatever page comes next).
     """
 
     def decorator(view):
@@ -71,7 +73,7 @@ def console_view(action: str, methods=("GET",)):
             return view(request, *args, **kwargs)
 
         wrapper.permission_action = action  # for tests and tools: what this page needs
-        return require_http_methods(list(methods))(wrapper)
+        return require_http_methods(list(methods))(never_cache(wrapper))
 
     return decorator
 
@@ -312,7 +314,6 @@ def webhook_test(request, pk):
     return HttpResponseRedirect(safe_next(request, webhook.get_absolute_url()))
 
 
-@never_cache
 @console_view("webhook_secret", methods=("POST",))
 def webhook_reveal_secret(request, pk):
     """The edit page with the signing secret in clear (POST, never cached)."""
@@ -326,7 +327,6 @@ def webhook_reveal_secret(request, pk):
     return render_page(request, "webhooks_app/webhook_form.html", context)
 
 
-@never_cache
 @console_view("webhook_secret", methods=("POST",))
 def webhook_rotate_encryption_key(request, pk):
     """A new payload encryption key, shown in the answer (POST, never cached)."""
@@ -384,7 +384,7 @@ def webhook_expire_previous_secret(request, pk):
 FILTER_TEST_EVENTS = 20
 
 
-@console_view("webhook_view", methods=("POST",))
+@console_view("webhook_filters_test", methods=("POST",))
 def webhook_filters_test(request):
     """Which of the last recorded events of the chosen types the filters would let through (JSON).
 

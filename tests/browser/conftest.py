@@ -1,7 +1,7 @@
 """Playwright (sync API) driving Debian's Chromium against pytest-django's live_server.
 
-Screenshots go to test-results/screenshots/, or to docs/ (the ones the README
-shows) when UPDATE_SCREENSHOTS=1, so an ordinary test run leaves the tree clean.
+Screenshots go to test-results/screenshots/, or to docs/ (the ones the README and
+the docs show) when UPDATE_SCREENSHOTS=1, so an ordinary test run leaves the tree clean.
 """
 
 import os

@@ -152,7 +152,7 @@ def test_chart_readable_without_javascript(new_page, login, live_server):
 
 
 def seed_insight_screenshot():
-    """A week of a busy webhook's deliveries, for the README's chart screenshots."""
+    """A week of a busy webhook's deliveries, for the chart screenshots of docs/delivery.md."""
     rng = random.Random(11)
     crm = services.webhook_create(name="CRM sync", events=["*"], url="https://crm.example.com/hooks/acme")
     lists = services.webhook_create(

@@ -51,15 +51,34 @@ ERRORS = {
         "The body is larger than the server accepts (Django's DATA_UPLOAD_MAX_MEMORY_SIZE).",
     ),
     "415": ("ErrorDetail", ERROR_DETAIL, "The body must be application/json."),
+    "429": (
+        "ErrorDetail",
+        ERROR_DETAIL,
+        "Too many requests: this token's rate for the scope (emit, writes or reads) is used up, "
+        "or this address sent too many bad or missing tokens (WEBHOOKS['API_THROTTLE_RATES']). "
+        "Retry-After says when to try again.",
+    ),
+}
+
+# The headers of an error response, per status code.
+ERROR_HEADERS = {
+    "429": {
+        "Retry-After": {
+            "schema": {"type": "integer", "minimum": 1},
+            "description": "Seconds to wait before the next request.",
+        }
+    },
 }
 
 
 class WebhooksAutoSchema(AutoSchema):
     """drf-spectacular's AutoSchema plus the error responses every operation can give.
 
-    Every operation needs authentication and a permission (401, 403); operations
+    Every operation needs authentication and a permission (401, 403) and may be
+    throttled (429 with Retry-After, api.throttling); operations
     with an id in the path or a paginated list can 404; operations that take a
-    body or query filters can 400 (and 415 for a body that is not JSON).
+    body or query filters can 400 (413 for a body over DATA_UPLOAD_MAX_MEMORY_SIZE, 415 for
+    one that is not JSON).
     """
 
     def get_operation(self, *args, **kwargs):
@@ -85,7 +104,7 @@ class WebhooksAutoSchema(AutoSchema):
 
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
-        codes = ["401", "403"]
+        codes = ["401", "403", "429"]
         if "{" in self.path or (self._is_list_view() and self._get_paginator()):
             codes.append("404")
         takes_body = self.method in ("POST", "PUT", "PATCH") and self.get_request_serializer() is not None
@@ -102,10 +121,13 @@ class WebhooksAutoSchema(AutoSchema):
                 name=name, type=ResolvedComponent.SCHEMA, schema=schema, object=name
             )
             self.registry.register_on_missing(component)
-            responses.setdefault(
-                code,
-                {"content": {"application/json": {"schema": component.ref}}, "description": description},
-            )
+            response = {
+                "content": {"application/json": {"schema": component.ref}},
+                "description": description,
+            }
+            if code in ERROR_HEADERS:
+                response["headers"] = ERROR_HEADERS[code]
+            responses.setdefault(code, response)
         return responses
 
 
@@ -159,7 +181,12 @@ SCHEMA_SETTINGS = {
         "needs the Django model permission named in its description: view, add, change or "
         "delete of webhook, delivery or event. Anonymous requests get 401, users without "
         "the permission 403 (detail names the permissions missing), invalid input 400 with a "
-        "list of messages per field, an action the object's state refuses 409."
+        "list of messages per field, an action the object's state refuses 409.\n\n"
+        "Requests are limited per token, in three scopes: emit (POST /api/events/), writes "
+        "(every other POST, PUT, PATCH and DELETE) and reads; and requests with a bad or "
+        "missing token per client address (past that rate, every request from the address "
+        "is refused for a while). Past a rate the answer is 429 with a Retry-After header "
+        "(seconds) and a detail; the rates are WEBHOOKS['API_THROTTLE_RATES']."
     ),
     "VERSION": __version__,
     "COMPONENT_SPLIT_REQUEST": True,

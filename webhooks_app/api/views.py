@@ -1,6 +1,7 @@
 """Views of the REST API: authenticate, check permissions, validate, call a service or selector."""
 
 from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework import status, viewsets
@@ -19,6 +20,7 @@ from .errors import JSONBodyParser, JSONEscapingRenderer, api_exception, service
 from .pagination import DeliveryCursorPagination, WebhookPagination
 from .permissions import ActionPermissions
 from .schema import SCHEMA_SETTINGS, WebhooksAutoSchema, form_parameters
+from .throttling import APIScopeThrottle, AuthFailureThrottling
 
 
 def api_reverse(request, name: str, args=()) -> str:
@@ -27,17 +29,21 @@ def api_reverse(request, name: str, args=()) -> str:
     return reverse(f"{namespace}:{name}", args=args)
 
 
-class WebhooksAPIMixin:
+class WebhooksAPIMixin(AuthFailureThrottling):
     """What every view of the API shares, whatever the host's REST_FRAMEWORK defaults.
 
     Token authentication comes first so that an anonymous request gets a 401 with
     ``WWW-Authenticate: Token`` (DRF falls back to 403 when the first authenticator
     cannot issue a challenge, as SessionAuthentication cannot). Request bodies are
-    JSON only.
+    JSON only. Throttled per token and scope, and per address for bad or missing
+    tokens (api.throttling, WEBHOOKS["API_THROTTLE_RATES"]).
     """
 
     authentication_classes = [TokenAuthentication, SessionAuthentication]
     permission_classes = [ActionPermissions]
+    throttle_classes = [APIScopeThrottle]
+    # The throttle scope of viewset actions that are not plain reads or writes (APIScopeThrottle).
+    throttle_scopes: dict = {}
     parser_classes = [JSONBodyParser]
     renderer_classes = [JSONEscapingRenderer, BrowsableAPIRenderer]
     schema = WebhooksAutoSchema()
@@ -103,6 +109,20 @@ class WebhookViewSet(WebhooksAPIMixin, viewsets.ModelViewSet):
         "redeliver_failed": "deliveries_redeliver_failed",
     }
     query_forms = {"list": WebhookListParams, "deliveries": DeliveryListParams, "stats": WebhookStatsParams}
+    # Answers that carry the signing secret or the encryption key: Cache-Control: no-store.
+    no_store_actions = (
+        "create",
+        "secret",
+        "rotate_secret",
+        "expire_previous_secret",
+        "rotate_encryption_key",
+    )
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if self.action in self.no_store_actions:
+            add_never_cache_headers(response)
+        return response
 
     def get_queryset(self):
         if self.action in ("list", "retrieve"):
@@ -350,6 +370,7 @@ class EventViewSet(WebhooksAPIMixin, viewsets.GenericViewSet):
     queryset = Event.objects.all()
     serializer_class = s.EventEmitSerializer
     permission_actions = {"create": "event_emit", "metadata": "event_emit"}
+    throttle_scopes = {"create": "emit"}
 
     @extend_schema(
         summary="Emit an event",
@@ -411,6 +432,8 @@ class DocsView(WebhooksAPIMixin, SpectacularSwaggerView):
     exclude_from_schema = True
     parser_classes = []
     renderer_classes = SpectacularSwaggerView.renderer_classes
+    # A page, not a resource: OPTIONS has no template to render its metadata with (a 500).
+    http_method_names = ["get", "head"]
     permission_action = "schema_view"
     title = SCHEMA_SETTINGS["TITLE"]
 

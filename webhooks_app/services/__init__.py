@@ -30,12 +30,15 @@ from .events import event_emit
 from .queue import DRAIN_TASK, TASK, deliveries_sweep, retries_schedule_wakeup, workers_wake
 from .retention import PURGE_TASK, retention_purge, retention_purge_slice
 from .webhooks import (
+    DESTINATION_FIELDS,
     WEBHOOK_FIELDS,
     secret_overlap,
     webhook_create,
+    webhook_credentials_reentry_errors,
     webhook_delete,
     webhook_disable,
     webhook_encryption_key_rotate,
+    webhook_limit_check,
     webhook_previous_secret_expire,
     webhook_secret_rotate,
     webhook_send_test,
@@ -46,6 +49,7 @@ from .webhooks import (
 
 __all__ = [
     "ALLOWED_TRANSITIONS",
+    "DESTINATION_FIELDS",
     "DRAIN_TASK",
     "PURGE_TASK",
     "REDACTED",
@@ -72,9 +76,11 @@ __all__ = [
     "retry_delay",
     "secret_overlap",
     "webhook_create",
+    "webhook_credentials_reentry_errors",
     "webhook_delete",
     "webhook_disable",
     "webhook_encryption_key_rotate",
+    "webhook_limit_check",
     "webhook_previous_secret_expire",
     "webhook_secret_rotate",
     "webhook_send_test",

@@ -5,15 +5,18 @@ import logging
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import F
+from django.db.models import ExpressionWrapper, F, TextField
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 
 from .. import signing
 from ..conf import app_settings
 from ..events import TEST_EVENT
+from ..exceptions import WebhookValidationError
 from ..models import Delivery, Webhook, WebhookSettings
 from ..signals import webhook_disabled
 from ..validators import validate_secret
@@ -42,6 +45,66 @@ WEBHOOK_FIELDS = (
 )
 
 
+# The fields that choose where a webhook's requests go. Another address may only get
+# the stored API key and custom header values if they are entered again with it.
+DESTINATION_FIELDS = ("url", "destination")
+
+
+def webhook_credentials_reentry_errors(*, webhook: Webhook, fields: dict) -> dict[str, list[str]]:
+    """Refusals of a change that would send stored credentials to a new address ({field: [message]}).
+
+    Security note: the API key and the custom header values are write-only, for
+    every permission; changing ``url`` or ``destination`` without them would let
+    whoever may change a webhook read them at an address of their choosing. So a
+    change of either needs, in the same ``fields``, the API key (any value, ""
+    removes it) and the headers with every value in clear (a masked value means
+    "keep the stored one"; ``{}`` removes them). ``fields`` are what the caller was
+    given: the console and the API pass a kept key or headers left out as absent,
+    the admin has no such fields. The stored state is read from the database, as a
+    caller may already have set the new values on ``webhook``.
+    """
+    moved = [name for name in DESTINATION_FIELDS if name in fields]
+    if webhook.pk is None or not moved:
+        return {}
+    stored = (
+        Webhook.objects.filter(pk=webhook.pk)
+        # The stored tokens, not decrypted: only whether there are any matters here.
+        .annotate(
+            api_key_stored=ExpressionWrapper(F("api_key"), output_field=TextField()),
+            headers_stored=ExpressionWrapper(F("headers"), output_field=TextField()),
+        )
+        .values(*DESTINATION_FIELDS, "api_key_stored", "headers_stored")
+        .first()
+    )
+    if stored is None:
+        return {}
+    moved = [name for name in moved if fields[name] != stored[name]]
+    headers = fields.get("headers")
+    key_missing = bool(stored["api_key_stored"]) and "api_key" not in fields
+    headers_missing = bool(stored["headers_stored"]) and not (
+        isinstance(headers, dict)
+        and not any(isinstance(v, str) and v.startswith(signing.MASK_BULLET) for v in headers.values())
+    )
+    if not moved or not (key_missing or headers_missing):
+        return {}
+    if key_missing and headers_missing:
+        message = gettext(
+            "Enter the API key and the custom header values again (or remove them) to send them to a new "
+            "address: stored credentials never go to an address they were not entered for."
+        )
+    elif key_missing:
+        message = gettext(
+            "Enter the API key again (or remove it) to send it to a new address: a stored API key never "
+            "goes to an address it was not entered for."
+        )
+    else:
+        message = gettext(
+            "Enter the custom header values again (or remove the headers) to send them to a new "
+            "address: stored header values never go to an address they were not entered for."
+        )
+    return {name: [message] for name in moved}
+
+
 def secret_overlap() -> timedelta:
     """How long the previous secret keeps signing after a rotation (WEBHOOKS["SECRET_ROTATION_OVERLAP_HOURS"])."""
     return timedelta(hours=float(app_settings.SECRET_ROTATION_OVERLAP_HOURS or 0))
@@ -61,15 +124,63 @@ def webhook_create(*, actor=None, **fields) -> Webhook:
     webhook = Webhook(**fields, created_by=_actor(actor), updated_by=_actor(actor))
     _encryption_key_ensure(webhook)
     webhook.full_clean()
-    webhook.save()
+    with transaction.atomic():
+        if app_settings.MAX_WEBHOOKS is not None:
+            _webhooks_lock()
+        webhook_limit_check()
+        webhook.save()
     return webhook
 
 
+def webhook_limit_check() -> None:
+    """Refuse one webhook more than WEBHOOKS["MAX_WEBHOOKS"] allows (None: no limit).
+
+    The one rule for every way in: webhook_create calls it, and the admin's form
+    too, which must say it before its save (the admin cannot show an error raised
+    while saving).
+    """
+    limit = app_settings.MAX_WEBHOOKS
+    if limit is None:
+        return
+    count = Webhook.objects.count()
+    if count >= limit:
+        raise WebhookValidationError(
+            ngettext(
+                "This site has %(count)d webhook and allows at most %(max)d. "
+                "Delete one before adding another.",
+                "This site has %(count)d webhooks and allows at most %(max)d. "
+                "Delete one before adding another.",
+                count,
+            )
+            % {"count": count, "max": limit},
+            code="max_webhooks",
+        )
+
+
+def _webhooks_lock() -> None:
+    """Hold the site's settings row until the transaction ends, so that concurrent creates
+    count one after the other and none passes the limit.
+
+    An UPDATE that changes nothing is the lock on every backend: a row lock on
+    PostgreSQL, the database's write lock on SQLite (where SELECT ... FOR UPDATE
+    does nothing).
+    """
+    WebhookSettings.load()
+    WebhookSettings.objects.filter(pk=1).update(enabled=F("enabled"))
+
+
 def webhook_update(*, webhook: Webhook, actor=None, **fields) -> Webhook:
-    """Change a webhook's fields; re-enabling clears the disabled reason and failure run."""
+    """Change a webhook's fields; re-enabling clears the disabled reason and failure run.
+
+    ``fields`` are only those given: a new address without the stored credentials
+    entered again is refused (webhook_credentials_reentry_errors).
+    """
     unknown = set(fields) - set(WEBHOOK_FIELDS)
     if unknown:
         raise TypeError(f"Unknown webhook fields: {', '.join(sorted(unknown))}")
+    errors = webhook_credentials_reentry_errors(webhook=webhook, fields=fields)
+    if errors:
+        raise ValidationError(errors)
     was_enabled = Webhook.objects.filter(pk=webhook.pk).values_list("enabled", flat=True).first()
     secret = fields.pop("secret", None)
     if secret and not hmac.compare_digest(secret.encode(), (webhook.secret or "").encode()):
