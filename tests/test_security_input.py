@@ -13,7 +13,9 @@ from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.test import Client, override_settings
 from django.urls import reverse
+from django.utils import timezone
 
+from tests.receiver import Reply
 from tests.test_api_support import PUBLIC_URL, make_delivery
 from webhooks_app import emit, services
 from webhooks_app.exceptions import InvalidEventData, UnknownEventType
@@ -541,3 +543,24 @@ def test_a_boolean_is_true_or_false(admin_api, value):
 
     assert response.status_code == 400 and "enabled" in response.json()
     assert WebhookSettings.load().enabled is True
+
+
+# What a receiver answers is input too ---------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["\u00b2", "\u00b9\u00b2", "12\u00b3"])
+def test_a_retry_after_of_non_ascii_digits_is_ignored_and_the_attempt_recorded(webhook, receiver, value):
+    """A receiver's Retry-After is Latin-1 on the wire: "²" (0xB2) is a digit to str.isdigit()."""
+    receiver.script = [Reply(503, headers={"Retry-After": value})]
+    before = timezone.now()
+    event = services.event_emit(event_type="contact.updated", data={"id": 1}, webhooks=[webhook])
+    delivery = Delivery.objects.get(event_id=event.pk)
+
+    services.delivery_attempt(delivery_id=delivery.pk)
+
+    delivery.refresh_from_db()
+    assert len(receiver.requests) == 1
+    assert delivery.status == Delivery.Status.PENDING and delivery.last_response_status == 503
+    assert Attempt.objects.get(delivery=delivery).response_status == 503
+    # The retry schedule's first delay (tests: 1 s), as without a Retry-After.
+    assert delivery.next_attempt_at <= before + datetime.timedelta(seconds=5)
