@@ -24,9 +24,18 @@ migrate: install
 run: migrate
 	$(PY) manage.py rundemo --host $(HOST) --port $(PORT)
 
-lint: install
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+# Biome (the console scripts' linter) from the npm registry, at the version package-lock.json pins.
+NODE_STAMP := node_modules/.installed
+$(NODE_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "npm (Node.js) is required by make lint's Biome"; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+# The pre-commit hooks on every file (ruff, ruff format, django-upgrade, djLint, Biome: see
+# .pre-commit-config.yaml; they run the tools of .venv and node_modules, nothing is downloaded),
+# then the migrations and the system checks.
+lint: install $(NODE_STAMP)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pre-commit run --all-files --show-diff-on-failure
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) manage.py check --fail-level WARNING
 	$(MKDOCS_BUILD)

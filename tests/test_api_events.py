@@ -114,6 +114,22 @@ def test_invalid_events_get_400_with_the_field_named(admin_api, make_webhook, bo
     assert not Event.objects.exists()
 
 
+def test_the_test_event_is_refused_with_the_field_named(admin_api, make_webhook):
+    make_webhook(PUBLIC_URL, events=["*"])
+
+    response = admin_api.post(EMIT, {"event_type": "webhook.test", "data": {"id": 1}}, format="json")
+
+    assert response.status_code == 400, response.content
+    [message] = response.json()["event_type"]
+    assert message.startswith('"webhook.test" is sent only by a webhook\'s test action')
+    assert "POST /api/webhooks/{id}/test/" in message
+    assert not Event.objects.exists() and not Delivery.objects.exists()
+    # The schema does not offer it either.
+    schema = admin_api.get("/api/schema/", {"format": "json"}).json()
+    enum = schema["components"]["schemas"]["EventTypeEnum"]["enum"]
+    assert "webhook.test" not in enum and "contact.created" in enum
+
+
 def test_deeply_nested_data_is_refused(admin_api):
     body = {"event_type": "contact.created", "data": {"a": json.loads("[" * 40 + "]" * 40)}}
 

@@ -154,6 +154,29 @@ def test_undeclared_event_type_raises_before_anything_is_written(make_webhook):
     assert not Event.objects.exists()
 
 
+def test_the_test_event_cannot_be_emitted_only_the_test_action_sends_it(make_webhook):
+    """webhook.test comes from a webhook's test action, to that webhook alone: emit() of it
+    would reach every "*" webhook with a payload receivers treat as a harmless check."""
+    from webhooks_app import services
+    from webhooks_app.exceptions import ReservedEventType, WebhookError
+
+    everything = make_webhook("http://127.0.0.1:9/all", events=["*"])
+    make_webhook("http://127.0.0.1:9/other", name="Other", events=["*"])
+
+    with CaptureQueriesContext(connection) as queries, pytest.raises(ReservedEventType) as info:
+        emit("webhook.test", data={"message": "hi"})
+
+    assert isinstance(info.value, WebhookError) and isinstance(info.value, ValueError)
+    assert info.value.field == "event_type"
+    assert str(info.value).startswith('"webhook.test" is sent only by a webhook\'s test action')
+    assert queries.captured_queries == []
+    assert not Event.objects.exists()
+    # The test action still sends it, to the one webhook.
+    delivery = services.webhook_send_test(webhook=everything)
+    assert delivery.event_type == "webhook.test"
+    assert list(Delivery.objects.values_list("webhook_id", flat=True)) == [everything.pk]
+
+
 def test_non_serializable_data_raises_before_anything_is_written(make_webhook):
     make_webhook("http://127.0.0.1:9/all")
 

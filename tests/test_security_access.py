@@ -567,6 +567,25 @@ def test_a_new_url_never_carries_the_stored_api_key_or_header_values(partner, re
         attacker.stop()
 
 
+def test_sending_the_stored_credentials_to_recipients_needs_them_again(partner):
+    """recipient_credentials on sends the stored key to every recipient's URL: a new address."""
+    api = token_client(staff_with("changer-r", "view_webhook", "change_webhook"))
+    url = f"/api/webhooks/{partner.pk}/"
+    response = api.patch(url, json.dumps({"recipient_credentials": True}), content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert "recipient_credentials" in response.json()
+    assert Webhook.objects.get(pk=partner.pk).recipient_credentials is False
+    # Entered again, or turning it off (nothing goes to a new address), is accepted.
+    response = api.patch(
+        url,
+        json.dumps({"recipient_credentials": True, "api_key": "ak_mine_0123456789", "headers": {}}),
+        content_type="application/json",
+    )
+    assert response.status_code == 200, response.content
+    response = api.patch(url, json.dumps({"recipient_credentials": False}), content_type="application/json")
+    assert response.status_code == 200, response.content
+
+
 # Issue 18: responses that carry a secret are never cached ---------------------------------
 
 

@@ -206,6 +206,61 @@ def test_allowed_host_names_are_honoured_case_insensitively():
         assert literal_host_problem("10.0.0.1")
 
 
+# IPv6 forms that carry an IPv4 address but reach it through a relay or a translator
+# (6to4, NAT64, Teredo) or not at all (IPv4-compatible): another host than the address
+# they embed, so an IPv4 allow entry never lets them through.
+EMBEDDED_LOOPBACK = [
+    "2002:7f00:1::",  # 6to4 of 127.0.0.1
+    "2002:7f00:1:ffff::1",
+    "64:ff9b::7f00:1",  # NAT64 (RFC 6052)
+    "64:ff9b::127.0.0.1",
+    "64:ff9b:1::7f00:1",  # local-use NAT64 (RFC 8215)
+    "::127.0.0.1",  # IPv4-compatible (deprecated)
+    "2001:0:4136:e378:8000:63bf:80ff:fffe",  # Teredo, client 127.0.0.1
+]
+
+
+@pytest.mark.parametrize("text", EMBEDDED_LOOPBACK)
+def test_an_embedded_spelling_of_an_allowed_loopback_address_is_not_that_address(text):
+    # tests/settings.py allows 127.0.0.1 and ::1.
+    address = literal_address(text)
+    assert not address_allowed(address), text
+    problem = literal_host_problem(text)
+    assert problem and "deliveries may not reach it" in problem, text
+    with pytest.raises(ValidationError):
+        Webhook(name="Relay", events=["*"], url=f"http://[{text}]:8080/hook").clean_fields()
+
+
+def test_an_embedded_address_is_judged_by_the_ipv4_rules_but_never_allowed_by_an_ipv4_entry():
+    with allowing("10.0.0.0/8", "127.0.0.1"):
+        # The IPv4-mapped form is the IPv4 address itself (a dual-stack socket
+        # connects to it): allowed with it.
+        assert address_allowed(literal_address("::ffff:10.0.0.1"))
+        assert address_allowed(literal_address("::ffff:127.0.0.1"))
+        for text in ("2002:a00:1::", "64:ff9b::10.0.0.1", "2002:7f00:1::", "64:ff9b::7f00:1"):
+            assert not address_allowed(literal_address(text)), text
+    # The embedded address decides what is blocked: 6to4 / NAT64 of a public address is public.
+    with allowing():
+        assert address_allowed(literal_address("2002:808:808::1"))
+        assert address_allowed(literal_address("64:ff9b::8.8.8.8"))
+    # An IPv6 entry for the relay's own prefix is the operator's explicit choice.
+    with allowing("2002::/16"):
+        assert address_allowed(literal_address("2002:7f00:1::"))
+
+
+@pytest.mark.parametrize("text", EMBEDDED_LOOPBACK)
+def test_a_name_resolving_to_an_embedded_loopback_address_is_refused_before_connecting(
+    text, resolve, connects
+):
+    resolve("relay.example.test", str(ipaddress.ip_address(text)))
+
+    result = post("http://relay.example.test:8080/hook")
+
+    assert result.error_class == "blocked", result
+    assert "Nothing was sent" in result.error_message
+    assert connects == []
+
+
 def test_the_test_settings_allow_loopback_addresses_only_as_listed():
     # tests/settings.py lists 127.0.0.1 and ::1: one address each, not 127/8.
     assert literal_host_problem("127.0.0.1") is None

@@ -7,6 +7,8 @@ def emit(event_type, data=None, context=None):
     """Emit one event of a declared type; returns the saved Event.
 
     Deliveries are created in the current transaction and enqueued after commit.
+    ``webhook.test`` is refused (ReservedEventType): only a webhook's test action
+    sends it, to that webhook alone.
     """
     from .services import event_emit
 

@@ -12,6 +12,7 @@ from django.db import models
 from . import permissions, selectors, services
 from .exceptions import DeliveryInProgress
 from .models import Attempt, Delivery, Event, Webhook
+from .validators import URL_MAX_LENGTH
 
 
 class BaseAdmin(admin.ModelAdmin):
@@ -52,7 +53,10 @@ class WebhookAdminForm(forms.ModelForm):
     # Not required here: the model's rule (Webhook.clean) asks for it unless the
     # destination is the recipient's URL.
     url = forms.CharField(
-        label="URL", max_length=2000, required=False, help_text=Webhook._meta.get_field("url").help_text
+        label="URL",
+        max_length=URL_MAX_LENGTH,
+        required=False,
+        help_text=Webhook._meta.get_field("url").help_text,
     )
     events = forms.JSONField(
         label="Webhook Events",

@@ -10,7 +10,9 @@ class WebhooksAppConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from . import checks, receivers  # noqa: F401 - registers checks and receivers
+        from . import checks  # noqa: F401 - registers the checks
+        from .receivers import connect_watched_models
         from .schedules import schedules_ensure
 
+        connect_watched_models()
         post_migrate.connect(schedules_ensure, sender=self, dispatch_uid="webhooks_app.schedules")

@@ -30,6 +30,12 @@ def literal_address(host: str) -> IPAddress | None:
 
 
 def _unmapped(address: IPAddress) -> IPAddress:
+    """The IPv4 address an IPv6 address embeds (IPv4-mapped, 6to4, NAT64), else the address.
+
+    What is blocked is judged by the embedded address: 6to4 or NAT64 of a private
+    address reaches that address through a relay. Only for blocking: which of these
+    an allow entry opens is address_allowed's rule.
+    """
     if isinstance(address, ipaddress.IPv6Address):
         if address.ipv4_mapped:
             return address.ipv4_mapped
@@ -69,11 +75,22 @@ def allowed_rules() -> tuple[set[str], list]:
 
 
 def address_allowed(address: IPAddress, networks=None) -> bool:
+    """True for a public address, or one inside an ALLOWED_DESTINATIONS network.
+
+    An IPv4 entry also opens the IPv4-mapped spelling of its addresses
+    (``::ffff:127.0.0.1``): a dual-stack socket connects to the IPv4 address itself.
+    It never opens the 6to4, NAT64, Teredo or IPv4-compatible forms
+    (``2002:7f00:1::``, ``64:ff9b::7f00:1``): those are other hosts, a relay or a
+    translator that forwards to the embedded address, so allowing ``127.0.0.1``
+    must not make them reachable. An IPv6 entry for their prefix still can.
+    """
     if networks is None:
         networks = allowed_rules()[1]
     if is_public(address):
         return True
-    candidates = {address, _unmapped(address)}
+    candidates = [address]
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        candidates.append(address.ipv4_mapped)
     return any(a.version == n.version and a in n for a in candidates for n in networks)
 
 

@@ -45,6 +45,12 @@ class UnknownEventType(WebhookError, ValueError):
     field = "event_type"
 
 
+class ReservedEventType(WebhookError, ValueError):
+    """emit() was called with an event type only the app itself sends (``webhook.test``)."""
+
+    field = "event_type"
+
+
 class InvalidEventData(WebhookError, ValueError):
     """Event data cannot be serialized, or the payload is too large."""
 

@@ -13,7 +13,7 @@ from .exceptions import error_dict
 from .models import Webhook
 from .params import DeliveryListParams
 from .signing import MASK_BULLET, mask
-from .validators import MAX_CUSTOM_HEADERS
+from .validators import MAX_CUSTOM_HEADERS, URL_MAX_LENGTH
 
 ALL_EVENTS_LABEL = _("All events")
 ALL_EVENTS_DESCRIPTION = _("Every declared event type, including types declared later.")
@@ -155,7 +155,7 @@ class WebhookForm(forms.ModelForm):
     )
     url = forms.CharField(
         label=_("URL"),
-        max_length=2000,
+        max_length=URL_MAX_LENGTH,
         # Required unless the destination is the recipient's URL: the model's rule
         # (Webhook.clean) says so, with the API's message.
         required=False,
@@ -226,6 +226,7 @@ class WebhookForm(forms.ModelForm):
             "filters",
             "enabled",
             "destination",
+            "recipient_credentials",
             "payload_encryption",
             "topic_prefix",
             "headers",
@@ -239,6 +240,7 @@ class WebhookForm(forms.ModelForm):
             "payload_format": _("Payload format"),
             "enabled": _("Enabled"),
             "destination": _("Destination"),
+            "recipient_credentials": _("Send credentials to recipients"),
             "payload_encryption": _("Payload encryption"),
             "topic_prefix": _("Topic prefix"),
             "secret_hash_header": _("Secret hash header"),
@@ -265,6 +267,11 @@ class WebhookForm(forms.ModelForm):
             'Optional. Put in front of the event type in the body and X-Webhook-Event: "acme." '
             'sends contact.created as "acme.contact.created".'
         )
+        help_texts["recipient_credentials"] = _(
+            "Only when each event goes to its recipient. Off (recommended): recipients get signed events "
+            "but not the API key, the custom headers or the secret hash, because whoever emits an event or "
+            "sets a recipient's address chooses where it goes. Turn it on only if every recipient may hold them."
+        )
         help_texts["secret_hash_header"] = _(
             "Optional. A header name, e.g. X-Secret-Hash: every request then carries the hex "
             "SHA-256 of the signing secret in it, for receivers that compare a fixed value. Empty: off."
@@ -289,6 +296,7 @@ class WebhookForm(forms.ModelForm):
         "headers",
         "secret",
         "secret_hash_header",
+        "recipient_credentials",
         "enabled",
     )
 

@@ -16,6 +16,7 @@ from .fields import EncryptedJSONField, EncryptedTextField
 from .signing import MASK_BULLET, mask, secret_generate
 from .validators import (
     EVENTS_REQUIRED,
+    URL_MAX_LENGTH,
     events_normalize,
     validate_custom_headers,
     validate_event_list,
@@ -68,7 +69,7 @@ class Webhook(models.Model):
     )
     url = models.URLField(
         _("URL"),
-        max_length=2000,
+        max_length=URL_MAX_LENGTH,
         blank=True,
         validators=[validate_webhook_url],
         help_text=_(
@@ -83,6 +84,16 @@ class Webhook(models.Model):
         help_text=_(
             "Where each event goes: this webhook's URL, or the URL of the event's recipient "
             "(read per event by WEBHOOKS['RECIPIENT_URL'])."
+        ),
+    )
+    recipient_credentials = models.BooleanField(
+        _("Send credentials to recipients"),
+        default=False,
+        help_text=_(
+            "For the recipient destination only: also send the API key, the custom headers and the "
+            "secret hash header to each recipient's address. Off by default: whoever can emit an event "
+            "or set a recipient's address chooses where it goes, so credentials meant for your partner "
+            "would follow it there. The signature headers are always sent."
         ),
     )
     api_key = EncryptedTextField(
@@ -275,6 +286,18 @@ class Webhook(models.Model):
             or resource_wildcard(resource_of(event_type)) in events
         ) and registry.is_deliverable(event_type)
 
+    def sends_credentials_to(self, url: str) -> bool:
+        """Whether a request to ``url`` carries the API key, the custom headers and the secret hash.
+
+        They are the operator's credentials for the receiver the operator chose: they go
+        to the URL this webhook names. A recipient's URL is chosen per event by whoever
+        emits it or sets the recipient's URL (WEBHOOKS["RECIPIENT_URL"]), so it gets
+        them only when ``recipient_credentials`` says so; signatures go everywhere.
+        """
+        if self.destination == self.Destination.RECIPIENT:
+            return self.recipient_credentials
+        return url == self.url
+
     @property
     def previous_secret_active(self) -> bool:
         """True while the previous secret still signs (a rotation's overlap)."""
@@ -341,7 +364,7 @@ class Delivery(models.Model):
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries")
     event_type = models.CharField(max_length=100, help_text=_("Copied from the event for filtering."))
     url = models.CharField(
-        max_length=2000,
+        max_length=URL_MAX_LENGTH,
         blank=True,
         help_text=_(
             "The URL this delivery goes to (the webhook's, or the recipient's for a webhook "
@@ -407,7 +430,7 @@ class Attempt(models.Model):
     delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempts")
     number = models.PositiveIntegerField(help_text=_("1 for the first try, 2 for the first retry ..."))
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    request_url = models.URLField(max_length=2000)
+    request_url = models.URLField(max_length=URL_MAX_LENGTH)
     request_headers = models.JSONField(default=dict, help_text=_("As sent, with secrets redacted."))
     request_body = models.TextField(blank=True)
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)

@@ -1,8 +1,21 @@
-"""Model-signal receivers: changes of watched models become events."""
+"""Model-signal receivers: changes of watched models become events.
 
+The model receivers are connected to each watched model (``sender=``) and to
+nothing else, so that the host's other models run no code of this app when they
+are created, saved or deleted (a receiver with no sender would run for every
+instance of every model; ``make bench`` section 9 measures what an unwatched model
+pays). ``connect_watched_models()`` runs in AppConfig.ready() and again whenever
+the ``WEBHOOKS`` setting changes.
+"""
+
+from django.apps import apps
+from django.core.signals import setting_changed
 from django.db.models.signals import post_delete, post_init, post_save, pre_save
 from django.dispatch import receiver
 
+# Imported before this module connects its setting_changed receiver, so conf's own
+# receiver (which drops the cached WEBHOOKS) is connected first and runs first.
+from .conf import app_settings
 from .events import registry
 from .models import Webhook, WebhookSettings
 from .selectors import sending, subscriptions
@@ -17,14 +30,12 @@ def _snapshot(watch, instance) -> dict:
     return {f: instance.__dict__.get(attname, _MISSING) for f, attname in watch.attnames.items()}
 
 
-@receiver(post_init, dispatch_uid="webhooks_app.post_init")
 def remember_watched_fields(sender, instance, **kwargs):
     watch = registry.watch_for(sender)
     if watch is not None and watch.attnames:
         instance.__dict__[_SNAPSHOT] = _snapshot(watch, instance)
 
 
-@receiver(pre_save, dispatch_uid="webhooks_app.pre_save")
 def load_deferred_watched_fields(sender, instance, raw=False, update_fields=None, using=None, **kwargs):
     # A watched field that was deferred when the instance was loaded has no old value
     # in the snapshot; when it is about to be written, read the old value first (one
@@ -47,7 +58,6 @@ def load_deferred_watched_fields(sender, instance, raw=False, update_fields=None
             before.update({f: row[watch.attnames[f]] for f in missing})
 
 
-@receiver(post_save, dispatch_uid="webhooks_app.post_save")
 def emit_on_save(sender, instance, created, raw=False, update_fields=None, **kwargs):
     watch = registry.watch_for(sender)
     if watch is None or raw:
@@ -102,11 +112,63 @@ def _emit_transitions(watch, instance, *, created, update_fields, data):
         )
 
 
-@receiver(post_delete, dispatch_uid="webhooks_app.post_delete")
 def emit_on_delete(sender, instance, **kwargs):
     watch = registry.watch_for(sender)
     if watch is not None and "deleted" in watch.actions:
         event_emit(event_type=f"{watch.resource}.deleted", data=watch.serialize(instance))
+
+
+# Each model receiver, with the signal it listens to; connected per watched model.
+MODEL_RECEIVERS = (
+    (post_init, remember_watched_fields, "webhooks_app.post_init"),
+    (pre_save, load_deferred_watched_fields, "webhooks_app.pre_save"),
+    (post_save, emit_on_save, "webhooks_app.post_save"),
+    (post_delete, emit_on_delete, "webhooks_app.post_delete"),
+)
+_connected: set[type] = set()
+
+
+def watched_models() -> set[type]:
+    """The models ``WEBHOOKS["MODELS"]`` names that exist, each with a spec to build its watch from.
+
+    Anything else (a label that names no model, a spec that is not a dict, a
+    setting of the wrong type) is left out here and reported by the system checks
+    (webhooks_app.E003, E004, E009): never a crash at start-up.
+    """
+    webhooks = app_settings.user_settings
+    models = webhooks.get("MODELS") if isinstance(webhooks, dict) else None
+    if not isinstance(models, dict):
+        return set()
+    found = set()
+    for label, spec in models.items():
+        if not isinstance(spec, dict):
+            continue
+        try:
+            found.add(apps.get_model(label))
+        except (LookupError, ValueError, TypeError, AttributeError):
+            continue
+    return found
+
+
+def connect_watched_models() -> None:
+    """Connect the model receivers to each watched model and disconnect them from the others."""
+    watched = watched_models()
+    for model in _connected - watched:
+        for signal, func, uid in MODEL_RECEIVERS:
+            signal.disconnect(func, sender=model, dispatch_uid=uid)
+    for model in watched:
+        for signal, func, uid in MODEL_RECEIVERS:
+            signal.connect(func, sender=model, dispatch_uid=uid)  # once per model: the uid
+    _connected.clear()
+    _connected.update(watched)
+
+
+@receiver(setting_changed, dispatch_uid="webhooks_app.receivers")
+def reconnect_on_settings_changed(*, setting, **kwargs):
+    # override_settings(WEBHOOKS=...) in a test, for example; before the app
+    # registry has its models, ready() connects them.
+    if setting == "WEBHOOKS" and apps.models_ready:
+        connect_watched_models()
 
 
 @receiver(post_save, sender=Webhook, dispatch_uid="webhooks_app.webhook_saved")

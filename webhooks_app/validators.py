@@ -9,6 +9,7 @@ import re
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxLengthValidator, URLValidator
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -41,6 +42,23 @@ HOP_BY_HOP_HEADERS = frozenset(
     }
 )
 HOP_BY_HOP_PREFIXES = ("proxy-",)
+
+
+# The longest URL a webhook, a delivery or an attempt holds (their columns' max_length).
+# Django's URLValidator alone allows 2,048: a recipient URL is checked against this too.
+URL_MAX_LENGTH = 2000
+
+
+def validate_recipient_url(value) -> None:
+    """A URL that WEBHOOKS["RECIPIENT_URL"] returned: a webhook URL's rules, its length included.
+
+    It goes into Delivery.url unchecked by any form; too long, it failed the insert
+    (PostgreSQL) and with it the host's own save.
+    """
+    if isinstance(value, str):
+        MaxLengthValidator(URL_MAX_LENGTH)(value)
+    URLValidator(schemes=["http", "https"])(value)  # refuses what is not a string, too
+    validate_webhook_url(value)
 
 
 def validate_webhook_url(value: str) -> None:

@@ -7,3 +7,8 @@ class ContactsConfig(AppConfig):
     name = "config.contacts"
     label = "contacts"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from . import webhooks
+
+        webhooks.connect()

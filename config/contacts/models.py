@@ -1,6 +1,6 @@
 from django.db import models
 
-from webhooks_app.validators import validate_webhook_url
+from webhooks_app.validators import URL_MAX_LENGTH, validate_webhook_url
 
 
 class Contact(models.Model):
@@ -13,7 +13,7 @@ class Contact(models.Model):
     accepts_postal = models.BooleanField(default=False)
     webhook_url = models.URLField(
         "webhook URL",
-        max_length=2000,
+        max_length=URL_MAX_LENGTH,
         blank=True,
         validators=[validate_webhook_url],
         help_text="Where this contact's own events go, for webhooks whose destination is the "

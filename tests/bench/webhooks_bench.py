@@ -24,7 +24,9 @@ Sections:
  6. fan-out: one event to many webhooks;
  7. a receiver failing every first try (retry schedule [1]*5, no jitter, 2 workers);
  8. worker memory (RSS) after a few and after many deliveries by one cluster (one configuration:
-    the last selected, PostgreSQL + Redis by default).
+    the last selected, PostgreSQL + Redis by default);
+ 9. unwatched model: what instantiating and saving a model the app does not watch costs with the
+    app's receivers connected vs disconnected, in one process (per database, first broker only).
 """
 
 import argparse
@@ -57,6 +59,7 @@ SECTIONS = {
     6: "Fan-out",
     7: "Failing first try",
     8: "Worker memory",
+    9: "Unwatched model",
 }
 
 
@@ -64,7 +67,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--sections", default="1,2,3,4,5,6,7,8", help="comma-separated (default: all)")
+    parser.add_argument("--sections", default="1,2,3,4,5,6,7,8,9", help="comma-separated (default: all)")
     parser.add_argument("--quick", action="store_true", help="every count about 10x smaller")
     parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--broker", choices=("orm", "redis", "both"), default="both")
@@ -123,6 +126,9 @@ def sizes(args) -> dict:
         "memory_total": 10_000 if q else 100_000,
         "memory_cap": (120 if q else 600) * scale,
         "hang_cap_min": (10 if q else 15) * scale,
+        "unwatched_instances": 20_000 if q else 200_000,
+        "unwatched_saves": 500 if q else 5_000,
+        "unwatched_rounds": 40 if q else 100,
     }
 
 
@@ -484,6 +490,8 @@ def run(args, harness: Harness) -> dict:
             for section in later:
                 if section == 8 and config != {"db": dbs[-1], "broker": brokers[-1]}:
                     continue  # one configuration: 100,000 deliveries take minutes each
+                if section == 9 and broker != brokers[0]:
+                    continue  # in-process signal dispatch: the broker plays no part
                 if section == 2:
                     # The limit again, right before the drain: the machine's load drifts
                     # over a long run, and the ratio compares figures taken together.
@@ -539,7 +547,19 @@ def section_rows(harness: Harness, section: int, config: dict) -> list[dict]:
         cap = size["memory_cap"]
         spec = {"first": size["memory_first"], "n": size["memory_total"], "time_cap": cap}
         return job("memory", config, timeout=cap + 600, **spec)
+    if section == 9:
+        spec = {
+            "instances": size["unwatched_instances"],
+            "saves": size["unwatched_saves"],
+            "rounds": size["unwatched_rounds"],
+            "target": UNWATCHED_TARGET,
+        }
+        return job("unwatched", config, timeout=600, **spec)
     raise ValueError(section)
+
+
+# Issue 17: a host pays nothing for the models the app does not watch (within noise).
+UNWATCHED_TARGET = 1.05
 
 
 def derive(results: dict) -> None:
@@ -674,6 +694,19 @@ COLUMNS = {
         ("RSS MB later", "rss_mb_last", ".1f"),
         ("change %", "change_pct", "+.1f"),
     ],
+    9: [
+        ("db", "db", ""),
+        ("operation", "operation", ""),
+        ("ops", "ops", ""),
+        ("app receivers", "receivers", ""),
+        ("connected us/op", "connected_us", ".2f"),
+        ("stand-in us/op", "stand_in_us", ".2f"),
+        ("disconnected us/op", "disconnected_us", ".2f"),
+        ("ratio", "ratio", ".3f"),
+        ("target", "target", ""),
+        ("met", "met", ""),
+        ("app only", "app_ratio", ".3f"),
+    ],
 }
 
 DESCRIPTIONS = {
@@ -693,6 +726,13 @@ DESCRIPTIONS = {
     "run, not yet received)",
     8: "VmRSS of the cluster's processes after a few and after many deliveries (events to 100 webhooks) "
     "drained by one running cluster; on the last configuration selected only",
+    9: "a model the app does not watch, in one process: Permission(...) instantiations, and "
+    "Group(...).save() inserts (in a transaction rolled back per round), with webhooks_app's "
+    "model-signal receivers connected (as installed), replaced by a do-nothing function for the same "
+    "senders (stand-in), and taken out of Django's receiver lists (disconnected); ratio = connected over "
+    "disconnected (the target), app only = connected over stand-in; "
+    "alternating rounds (100, --quick 40), the best round of each compared; 'app receivers' = webhooks_app receivers connected to the "
+    "model's signals (pre/post init, save, delete)",
 }
 
 
@@ -709,6 +749,7 @@ def table(section: int, rows: list[dict]) -> str:
         {f"{r.get('db', '')} {r.get('broker', '')}: {r['error']}" for r in rows if r.get("error")}
     )
     lines += [f"  note: {e.strip()}" for e in errors]
+    lines += [f"  note: {n}" for n in dict.fromkeys(r["note"] for r in rows if r.get("note"))]
     return "\n".join(lines)
 
 

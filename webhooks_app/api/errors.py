@@ -17,6 +17,7 @@ from ..exceptions import (
     DeliveryInProgress,
     IllegalTransition,
     InvalidEventData,
+    ReservedEventType,
     UnknownEventType,
     WebhookValidationError,
     error_dict,
@@ -84,7 +85,13 @@ def service_errors():
         yield
     except (DeliveryInProgress, IllegalTransition) as exc:
         raise Conflict(str(exc)) from exc
-    except (DjangoValidationError, WebhookValidationError, UnknownEventType, InvalidEventData) as exc:
+    except (
+        DjangoValidationError,
+        WebhookValidationError,
+        UnknownEventType,
+        ReservedEventType,
+        InvalidEventData,
+    ) as exc:
         raise ValidationError(validation_detail(exc)) from exc
 
 

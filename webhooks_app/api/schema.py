@@ -1,9 +1,12 @@
 """The OpenAPI schema of the API: error responses on every operation, only this API's paths."""
 
+import inspect
+
 from django import forms
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import ResolvedComponent
 from drf_spectacular.utils import OpenApiParameter
+from drf_spectacular.utils import extend_schema as spectacular_extend_schema
 
 from .. import __version__
 
@@ -129,6 +132,31 @@ class WebhooksAutoSchema(AutoSchema):
                 response["headers"] = ERROR_HEADERS[code]
             responses.setdefault(code, response)
         return responses
+
+
+def extend_schema(**kwargs):
+    """drf-spectacular's ``extend_schema``, built on WebhooksAutoSchema whatever the host's settings.
+
+    On a view method (an action, or ``list`` through ``extend_schema_view``) the
+    decorator runs before its class exists, so drf-spectacular subclasses
+    ``REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"]``: DRF's own AutoSchema in a host that
+    documents its API with another generator, or not at all, and the schema breaks.
+    Naming our class as the method's schema first makes it the base instead; the
+    views carry it too (``WebhooksAPIMixin.schema``), so the host's REST_FRAMEWORK
+    needs nothing for the API's schema.
+    """
+    decorate = spectacular_extend_schema(**kwargs)
+
+    def decorator(func):
+        if not inspect.isclass(func) and not hasattr(func, "cls"):
+            # A DRF @action keeps its route options in func.kwargs, where drf-spectacular
+            # looks for a schema class too; a plain method gets the dict here.
+            if not hasattr(func, "kwargs"):
+                func.kwargs = {}
+            func.kwargs.setdefault("schema", WebhooksAutoSchema)
+        return decorate(func)
+
+    return decorator
 
 
 def form_parameters(form_class) -> list[OpenApiParameter]:

@@ -10,7 +10,7 @@ from rest_framework import serializers
 from rest_framework.fields import SkipField
 
 from .. import selectors
-from ..events import ALL_EVENTS, registry, resource_wildcard
+from ..events import ALL_EVENTS, TEST_EVENT, registry, resource_wildcard
 from ..exceptions import InvalidEventData
 from ..models import Attempt, Delivery, Event, Webhook, WebhookSettings
 from ..payloads import to_jsonable
@@ -116,6 +116,17 @@ class EventTypeField(serializers.ChoiceField):
 
     def __init__(self, **kwargs):
         super().__init__(choices=[], **kwargs)
+
+
+class EmittableEventTypeField(EventTypeField):
+    """The event type of POST /api/events/: a declared type. The schema's enum leaves out
+    ``webhook.test``, which only the test action sends; given anyway, it reaches the
+    service, whose refusal (ReservedEventType) is the 400 on this field."""
+
+    def to_internal_value(self, data):
+        if data == TEST_EVENT:
+            return data
+        return super().to_internal_value(data)
 
 
 class SubscribedEventField(EventTypeField):
@@ -285,6 +296,7 @@ class WebhookSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             "filters",
             "timeout",
             "destination",
+            "recipient_credentials",
             "payload_encryption",
             "topic_prefix",
             "headers",
@@ -314,6 +326,12 @@ class WebhookSerializer(StrictFieldsMixin, serializers.ModelSerializer):
                 "help_text": "url: every event goes to this webhook's url. recipient: each event goes to "
                 "its recipient's URL, read per event by WEBHOOKS['RECIPIENT_URL'] (url may then be "
                 "blank); an event without one is a skipped delivery."
+            },
+            "recipient_credentials": {
+                "help_text": "destination recipient only. false (the default): each recipient's URL gets "
+                "the signed event but not api_key, headers or the secret hash header, because whoever "
+                "emits an event or sets a recipient's URL (WEBHOOKS['RECIPIENT_URL']) chooses where it "
+                "goes. true: they are sent to every recipient's URL too. Signatures are always sent."
             },
             "payload_encryption": {
                 "help_text": "aes-256-gcm: data is sent encrypted with the webhook's encryption_key "
@@ -631,7 +649,10 @@ class EventTypeSerializer(serializers.Serializer):
 class EventEmitSerializer(StrictFieldsMixin, serializers.Serializer):
     """An event to emit: a declared type, its data and what caused it."""
 
-    event_type = EventTypeField(help_text="A declared event type (GET /api/event-types/).")
+    event_type = EmittableEventTypeField(
+        help_text="A declared event type (GET /api/event-types/), except webhook.test: only the "
+        "test action (POST /api/webhooks/{id}/test/) sends it."
+    )
     data = JSONObjectField(
         what="event data", required=False, default=dict, help_text="The event data, sent as data."
     )
@@ -644,7 +665,7 @@ class EventEmitSerializer(StrictFieldsMixin, serializers.Serializer):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["event_type"].choices = registry.names()
+        self.fields["event_type"].choices = [n for n in registry.names() if n != TEST_EVENT]
 
 
 class EventEmittedSerializer(serializers.Serializer):

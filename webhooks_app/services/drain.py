@@ -66,6 +66,8 @@ class _Drain:
         self.webhooks = deliveries.WebhookCache()
         self.webhooks_at: dict[str, set[int]] = defaultdict(set)  # destination -> webhook ids seen
         self.finished: list[deliveries.Outcome] = []
+        # Given back by a record step that failed: released again by _stop.
+        self.held_released: list[deliveries.Outcome] = []
         self.finished_since = 0.0
         self.next_claim_at = 0.0
         self.backlog = False
@@ -147,16 +149,22 @@ class _Drain:
             return 0
         finished, self.finished = self.finished, []
         claimed, more = [], False
-        with transaction.atomic(using=router.db_for_write(Delivery)):
-            deliveries.attempts_record(outcomes=finished)
-            deliveries.deliveries_release(deliveries=[o.delivery for o in released])
-            if claim:
-                claimed, more = deliveries._claim(
-                    limit=room,
-                    exclude_webhooks=self._excluded(),
-                    slots=self._slots,
-                    webhooks_cache=self.webhooks,
-                )
+        try:
+            with transaction.atomic(using=router.db_for_write(Delivery)):
+                deliveries.attempts_record(outcomes=finished, release=[o.delivery for o in released])
+                if claim:
+                    claimed, more = deliveries._claim(
+                        limit=room,
+                        exclude_webhooks=self._excluded(),
+                        slots=self._slots,
+                        webhooks_cache=self.webhooks,
+                    )
+        except BaseException:
+            # Nothing of the transaction happened: the answered attempts go back to be
+            # recorded by _stop (the drain ends with this error), as they came.
+            self._unrecord(finished)
+            self.held_released = released
+            raise
         self._count(finished)
         self.stats["released"] += len(released)
         if claim:
@@ -178,6 +186,12 @@ class _Drain:
         self._start_held()
         self.stats["claimed"] += len(claimed)
         return len(claimed)
+
+    def _unrecord(self, finished) -> None:
+        for outcome in finished:
+            # attempts_record moved them on in memory; the database still has them pending.
+            outcome.delivery.status = Delivery.Status.PENDING
+        self.finished = finished + self.finished
 
     def _wait(self) -> None:
         if not self.inflight:
@@ -224,13 +238,13 @@ class _Drain:
             self.finished.append(outcome)  # result None: recorded as interrupted
         self.inflight.clear()
         held = [o.delivery for q in self.held.values() for o in q]
+        held += [o.delivery for o in self.held_released]
         self.held.clear()
+        self.held_released = []
         if not self.finished and not held:
             return
         try:
-            with transaction.atomic(using=router.db_for_write(Delivery)):
-                deliveries.attempts_record(outcomes=self.finished)
-                deliveries.deliveries_release(deliveries=held)
+            deliveries.attempts_record(outcomes=self.finished, release=held)
             self._count(self.finished)
         except Exception:
             # The database is gone: the leases expire and the sweep hands these

@@ -3,21 +3,25 @@
 import logging
 
 from django.core.exceptions import ValidationError
-from django.core.validators import URLValidator
 from django.db import DEFAULT_DB_ALIAS, connections, router, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from .. import selectors
 from ..conf import app_settings
-from ..events import current_context, registry
-from ..exceptions import InvalidEventData
+from ..events import TEST_EVENT, current_context, registry
+from ..exceptions import InvalidEventData, ReservedEventType
 from ..models import Delivery, Event, Webhook
 from ..payloads import render, to_jsonable
-from ..validators import validate_webhook_url
+from ..validators import validate_recipient_url
 from . import queue
 
 logger = logging.getLogger(__name__)
+
+TEST_EVENT_RESERVED = (
+    f'"{TEST_EVENT}" is sent only by a webhook\'s test action (Send test event, '
+    "POST /api/webhooks/{id}/test/), to that webhook alone; it cannot be emitted."
+)
 
 
 def event_emit(
@@ -29,15 +33,19 @@ def event_emit(
 ) -> Event:
     """Record an event and one delivery per matching webhook, and wake a worker.
 
-    Raises UnknownEventType for an undeclared type and InvalidEventData for data
-    that cannot be serialized or is too large, before anything is written. When no
-    webhook matches, nothing is written and an unsaved Event is returned.
+    Raises UnknownEventType for an undeclared type, ReservedEventType for
+    ``webhook.test`` (only the test action sends it, with ``webhooks``: emitted, it
+    would reach every ``*`` webhook) and InvalidEventData for data that cannot be
+    serialized or is too large, before anything is written. When no webhook
+    matches, nothing is written and an unsaved Event is returned.
 
     The cost does not grow with the number of webhooks: the subscriptions come from
     this process' cache (selectors.subscriptions), then one Event insert, one insert
     of every delivery and one task to wake a worker, in the caller's transaction.
     ``webhooks`` (a test event) sends to exactly those, enabled or not.
     """
+    if event_type == TEST_EVENT and webhooks is None:
+        raise ReservedEventType(TEST_EVENT_RESERVED)
     if not registry.get(event_type).deliverable:
         # A system event (declared deliverable=False) is accepted and never sent:
         # nothing is written, an unsaved Event is returned.
@@ -96,7 +104,8 @@ def recipient_url(event: Event) -> tuple[str, str]:
     """(URL, "") of the event's recipient, or ("", why there is none) for a skipped delivery.
 
     The URL comes from WEBHOOKS["RECIPIENT_URL"] and passes the same validation as a
-    webhook's URL (the SSRF guard applies again when it is sent).
+    webhook's URL, its length included (the SSRF guard applies again when it is sent);
+    whatever the callable returns or raises, the host's save that emitted goes on.
     """
     path = app_settings.RECIPIENT_URL
     if not path:
@@ -109,8 +118,7 @@ def recipient_url(event: Event) -> tuple[str, str]:
     if not url:
         return "", "The event has no recipient URL."
     try:
-        URLValidator(schemes=["http", "https"])(url)
-        validate_webhook_url(url)
+        validate_recipient_url(url)
     except ValidationError as exc:
         return "", f"The recipient URL {str(url)[:200]!r} is not valid: {' '.join(exc.messages)}"[:500]
     return str(url), ""

@@ -7,7 +7,7 @@ from datetime import timedelta
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import router, transaction
 from django.db.models import ExpressionWrapper, F, TextField
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -41,13 +41,16 @@ WEBHOOK_FIELDS = (
     "secret",
     "secret_hash_header",
     "destination",
+    "recipient_credentials",
     "payload_encryption",
 )
 
 
 # The fields that choose where a webhook's requests go. Another address may only get
 # the stored API key and custom header values if they are entered again with it.
-DESTINATION_FIELDS = ("url", "destination")
+# The fields that decide where the credentials go: turning recipient_credentials on
+# sends them to every recipient's URL, so it is a new address like a new url.
+DESTINATION_FIELDS = ("url", "destination", "recipient_credentials")
 
 
 def webhook_credentials_reentry_errors(*, webhook: Webhook, fields: dict) -> dict[str, list[str]]:
@@ -78,7 +81,11 @@ def webhook_credentials_reentry_errors(*, webhook: Webhook, fields: dict) -> dic
     )
     if stored is None:
         return {}
-    moved = [name for name in moved if fields[name] != stored[name]]
+    moved = [
+        name
+        for name in moved
+        if fields[name] != stored[name] and not (name == "recipient_credentials" and not fields[name])
+    ]
     headers = fields.get("headers")
     key_missing = bool(stored["api_key_stored"]) and "api_key" not in fields
     headers_missing = bool(stored["headers_stored"]) and not (
@@ -207,8 +214,23 @@ def webhook_set_enabled(*, webhook: Webhook, enabled: bool, actor=None) -> Webho
 
 
 def webhook_delete(*, webhook: Webhook) -> None:
-    """Delete a webhook with its deliveries and attempts (events stay for others)."""
-    webhook.delete()
+    """Delete a webhook with its deliveries and attempts (events stay for others).
+
+    Its deliveries are locked first, in id order as a worker's record step locks
+    them (services.deliveries._deliveries_hold), and only then collected: a worker
+    recording attempts of them either commits first (its attempts are then
+    collected and deleted too) or waits and drops them. Collected before the lock,
+    an attempt committed meanwhile failed this delete on PostgreSQL (a deferred
+    foreign key); on SQLite the transaction's write lock does the same.
+    """
+    with transaction.atomic(using=router.db_for_write(Webhook)):
+        list(
+            Delivery.objects.filter(webhook=webhook)
+            .order_by("pk")
+            .select_for_update()
+            .values_list("pk", flat=True)
+        )
+        webhook.delete()
 
 
 def _secret_replace(webhook: Webhook, secret: str) -> None:
