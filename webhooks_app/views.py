@@ -31,7 +31,13 @@ from .events import ALL_EVENTS
 from .exceptions import DeliveryInProgress, WebhookError, WebhookValidationError
 from .forms import DeliveryFilterForm, RedeliverFailedForm, WebhookForm, form_errors_add
 from .models import Delivery, Webhook
-from .params import INSIGHT_PERIOD_LABELS, WebhookListParams, WebhookStatsParams, params_clean
+from .params import (
+    INSIGHT_PERIOD_LABELS,
+    DeliveryPageParams,
+    WebhookListParams,
+    WebhookStatsParams,
+    params_clean,
+)
 from .payloads import envelope, render
 from .validators import validate_filters
 
@@ -447,12 +453,9 @@ def webhook_deliveries(request, pk):
     filters = filter_form.selector_kwargs()
     deliveries = selectors.delivery_list(webhook=webhook, **filters).defer("event__data", "event__context")
     # Newer/older by keyset: any page of a million-row log costs one index range scan.
-    page = selectors.delivery_page(
-        queryset=deliveries,
-        size=DELIVERIES_PER_PAGE,
-        older=request.GET.get("older", ""),
-        newer=request.GET.get("newer", ""),
-    )
+    # A cursor that names no position is refused like a filter: the newest page, a 400.
+    cursors, cursor_errors = params_clean(DeliveryPageParams(request.GET))
+    page = selectors.delivery_page(queryset=deliveries, size=DELIVERIES_PER_PAGE, **cursors.selector_kwargs())
     query = request.GET.copy()
     for name in ("page", "older", "newer"):
         query.pop(name, None)
@@ -469,11 +472,14 @@ def webhook_deliveries(request, pk):
             "query": query.urlencode(),
             "redeliver_form": RedeliverFailedForm(),
             "params_errors": params_messages(
-                errors,
-                {n: f.label or n.replace("_", " ").capitalize() for n, f in filter_form.fields.items()},
+                {**errors, **cursor_errors},
+                {
+                    n: f.label or n.replace("_", " ").capitalize()
+                    for n, f in {**filter_form.fields, **cursors.fields}.items()
+                },
             ),
         },
-        status=400 if errors else 200,
+        status=400 if errors or cursor_errors else 200,
     )
 
 
