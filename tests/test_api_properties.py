@@ -37,7 +37,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.test_api_support import PUBLIC_URL, make_delivery
-from webhooks_app.models import Attempt, Delivery, Event, Webhook, WebhookSettings
+from webhooks_app.models import Attempt, Delivery, Erasure, Event, Webhook, WebhookSettings
 
 pytest_plugins = ["tests.test_api_support"]
 pytestmark = pytest.mark.django_db
@@ -303,7 +303,7 @@ def snapshot() -> tuple:
     """
     return tuple(
         list(model.objects.order_by("pk").values())
-        for model in (Webhook, Event, Delivery, Attempt, WebhookSettings)
+        for model in (Webhook, Event, Delivery, Attempt, WebhookSettings, Erasure)
     )
 
 
@@ -338,6 +338,7 @@ def base_bodies(webhook) -> dict:
         ("POST", "/api/webhooks/{id}/redeliver-failed/"): {
             "since": (datetime.now(UTC) - timedelta(days=1)).isoformat()
         },
+        ("POST", "/api/erasures/"): {"key": "email", "value": "nobody@example.com"},
     }
 
 

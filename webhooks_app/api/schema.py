@@ -108,11 +108,13 @@ class WebhooksAutoSchema(AutoSchema):
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
         codes = ["401", "403", "429"]
-        if "{" in self.path or (self._is_list_view() and self._get_paginator()):
+        paginated = self._is_list_view() and self._get_paginator()
+        if "{" in self.path or paginated:
             codes.append("404")
         takes_body = self.method in ("POST", "PUT", "PATCH") and self.get_request_serializer() is not None
         query_form = getattr(self.view, "query_forms", {}).get(getattr(self.view, "action", None))
-        if takes_body or query_form is not None:
+        # A paginated list refuses a page size it cannot read (StrictPageSizeMixin).
+        if takes_body or query_form is not None or paginated:
             codes.append("400")
         if takes_body:
             codes += ["413", "415"]
