@@ -6,6 +6,7 @@ Views stay thin: they check permissions, validate forms and call services
 
 import copy
 import json
+from datetime import timedelta
 from functools import wraps
 from urllib.parse import urlencode
 from xml.dom import minidom
@@ -25,7 +26,7 @@ from django.utils.translation import gettext, ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from . import charts, permissions, selectors, services
+from . import charts, health, permissions, selectors, services
 from .conf import app_settings
 from .events import ALL_EVENTS
 from .exceptions import DeliveryInProgress, WebhookError, WebhookValidationError
@@ -137,14 +138,23 @@ def webhook_list(request):
     webhooks = selectors.webhook_list(search=search).order_by("name", "id")
     page = Paginator(webhooks, WEBHOOKS_PER_PAGE).get_page(request.GET.get("page"))
     rows = []
-    for webhook in selectors.webhooks_insight_attach(page.object_list):
+    listed = health.webhooks_health_attach(selectors.webhooks_insight_attach(page.object_list))
+    # The success rate counts finished deliveries (as the chart and the API do); those
+    # being retried after a failed try are said next to it, so that three 500s out of
+    # three do not read "—" because the three still have tries left.
+    retrying = health.retrying_counts(
+        webhook_ids=[w.pk for w in listed], since=timezone.now() - timedelta(hours=24)
+    )
+    for webhook in listed:
         rate = selectors.success_rate(webhook)
         rows.append(
             {
                 "webhook": webhook,
+                "health": webhook.health,
                 "events": events_summary(webhook.events),
                 "success_rate": None if rate is None else round(rate * 100),
                 "finished_24h": webhook.deliveries_24h_succeeded + webhook.deliveries_24h_failed,
+                "retrying_24h": retrying.get(webhook.pk, 0),
                 "secrets_readable": selectors.webhook_secrets_readable(webhook),
                 "sparkline": charts.sparkline(webhook.insight_24h),
             }
@@ -196,7 +206,13 @@ def encryption_key_message(request, webhook: Webhook) -> None:
 
 
 def update_context(webhook: Webhook, form: WebhookForm, **extra) -> dict:
-    return {"form": form, "webhook": webhook, "now": timezone.now(), **extra}
+    return {
+        "form": form,
+        "webhook": webhook,
+        "now": timezone.now(),
+        "webhook_health": health.webhook_health(webhook),
+        **extra,
+    }
 
 
 @console_view("webhook_change", methods=("GET", "POST"))
@@ -458,11 +474,13 @@ def webhook_deliveries(request, pk):
         query.pop(name, None)
     for name in errors:
         query.pop(name, None)
+    health.deliveries_state_attach(page.rows)
     return render_page(
         request,
         "webhooks_app/delivery_list.html",
         {
             "webhook": webhook,
+            "webhook_health": health.webhook_health(webhook),
             "page": page,
             "filter_form": filter_form,
             "filtered": any(filters.values()),

@@ -10,7 +10,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.response import Response
 
-from .. import selectors, services
+from .. import health, selectors, services
 from ..events import event_context, registry
 from ..models import Delivery, Event, Webhook
 from ..params import DeliveryListParams, WebhookListParams, WebhookStatsParams, params_clean
@@ -123,6 +123,7 @@ class WebhookViewSet(WebhooksAPIMixin, viewsets.ModelViewSet):
         page = self.paginate_queryset(queryset.select_related("created_by", "updated_by"))
         # The 24-hour figures of the whole page at once, from the hourly rollup.
         selectors.webhooks_insight_attach(page)
+        health.webhooks_health_attach(page)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     @extend_schema(

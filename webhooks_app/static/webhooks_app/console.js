@@ -85,6 +85,40 @@
     }
   });
 
+  // Relative times ("in 40 s", "4 min ago") count on by themselves, by the rules of
+  // templatetags/webhooks_console.relative_time, in the page's language.
+  function relativeText(moment, now) {
+    var seconds = (moment - now) / 1000;
+    var future = seconds > 0;
+    var span = Math.abs(seconds);
+    if (span < 1 || (!future && span < 5)) return future ? t("rel-now", "now") : t("rel-just-now", "just now");
+    var amount, unit;
+    if (span < 60) {
+      amount = Math.min(Math.max(Math.round(span), 1), 59); unit = "s";
+    } else if (span < 3600) {
+      amount = Math.round(span / 60); unit = "min";
+      if (amount >= 60) { amount = 1; unit = "h"; }
+    } else if (span < 86400) {
+      amount = Math.round(span / 3600); unit = "h";
+      if (amount >= 24) { amount = 1; unit = "d"; }
+    } else {
+      amount = Math.round(span / 86400); unit = "d";
+    }
+    var fallback = future ? "in %(n)s " + unit : "%(n)s " + unit + " ago";
+    return t("rel-" + (future ? "in-" : "ago-") + unit, fallback).replace("%(n)s", String(amount));
+  }
+  function relativeTick() {
+    var now = Date.now();
+    document.querySelectorAll("time[data-relative]").forEach(function (el) {
+      var moment = Date.parse(el.getAttribute("datetime"));
+      if (!isNaN(moment)) {
+        var text = relativeText(moment, now);
+        if (el.textContent !== text) el.textContent = text;
+      }
+    });
+  }
+  if (document.querySelector("[data-wh-i18n]")) window.setInterval(relativeTick, 1000);
+
   // "All events" includes every type: dim the single types while it is checked.
   function syncAllEvents(box) {
     var all = box.querySelector("[data-all-events]");

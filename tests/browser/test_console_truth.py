@@ -1,0 +1,62 @@
+"""Issue 21 in Chromium: the console tells the truth at a glance.
+
+States from the data (a failing endpoint reads Failing and Retrying, with a relative time in
+seconds that counts down), flows that end where the user is, confirmations, copy buttons, the
+log across all webhooks and the token page; against real local receivers.
+"""
+
+import re
+
+import pytest
+from django.conf import settings
+from django.test import override_settings
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from tests.receiver import Reply
+from webhooks_app import emit, services
+from webhooks_app.models import Delivery
+
+pytestmark = pytest.mark.browser
+
+SCHEDULE = {**settings.WEBHOOKS, "RETRY_SCHEDULE": [5, 40, 300, 900, 1800], "RETRY_JITTER": 0}
+
+
+def try_now(delivery_id: int) -> None:
+    Delivery.objects.filter(pk=delivery_id).update(next_attempt_at=timezone.now())
+    services.delivery_attempt(delivery_id=delivery_id)
+
+
+def row(page, name):
+    return page.locator("tr[data-webhook-row]").filter(has_text=name)
+
+
+@override_settings(WEBHOOKS=SCHEDULE)
+def test_a_failing_endpoint_reads_failing_and_retrying_in_seconds(page, login, receiver, make_webhook):
+    receiver.default = Reply(status=500, body=b"down")
+    webhook = make_webhook(receiver.url, name="Broken CRM")
+    for n in range(3):
+        emit("contact.created", data={"id": n})
+    # The first try may already have run when the emit committed (the test cluster is sync).
+    for delivery in Delivery.objects.all():
+        while Delivery.objects.get(pk=delivery.pk).attempt_count < 2:
+            try_now(delivery.pk)
+
+    login(page)
+    broken = row(page, "Broken CRM")
+    expect(broken.locator("[data-health]")).to_contain_text("Failing")
+    expect(broken.locator("[data-health]")).to_contain_text("3 consecutive failures")
+    state = broken.locator("[data-delivery-state]")
+    expect(state).to_contain_text("Retrying")
+    expect(state).to_contain_text("attempt 3 of 6")
+    countdown = state.locator("time[data-relative]")
+    expect(countdown).to_have_text(re.compile(r"^in \d\d? s$"))
+    first = int(re.search(r"\d+", countdown.inner_text()).group())
+    # The browser counts down by itself, to the second.
+    expect(countdown).not_to_have_text(f"in {first} s", timeout=3000)
+    assert int(re.search(r"\d+", countdown.inner_text()).group()) < first
+    expect(broken).not_to_contain_text("Pending")
+
+    page.goto(page.url + f"{webhook.pk}/deliveries/")
+    expect(page.locator("[data-delivery-state=retrying]")).to_have_count(3)
+    expect(page.locator("[data-health]").first).to_contain_text("Failing")
