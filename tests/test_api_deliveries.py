@@ -50,6 +50,7 @@ def test_log_lists_newest_first_without_event_bodies(admin_api, public_webhook):
         "url": "",
         "status": "failed",
         "state": {"state": "failed", "attempt": None, "attempts_max": None, "next_attempt_at": None},
+        "redelivery_of": None,
         "attempt_count": 3,
         "next_attempt_at": None,
         "last_response_status": 500,

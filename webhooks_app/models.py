@@ -343,6 +343,20 @@ class Delivery(models.Model):
         ),
     )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    # A plain reference (no constraint, no index): the retention purge deletes deliveries
+    # with raw DELETEs, and a redelivery may outlive the delivery it repeats.
+    redelivery_of = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+        help_text=_(
+            "The delivery this one redelivers (Redeliver, Redeliver all failed); empty for the first."
+        ),
+    )
     attempt_count = models.PositiveIntegerField(
         default=0, help_text=_("Attempts started, counted before each request is sent.")
     )

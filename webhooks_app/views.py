@@ -21,6 +21,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.cache import add_never_cache_headers, patch_cache_control
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext, ngettext
 from django.views.decorators.cache import never_cache
@@ -28,7 +29,7 @@ from django.views.decorators.http import require_http_methods
 
 from . import charts, health, permissions, selectors, services
 from .conf import app_settings
-from .events import ALL_EVENTS
+from .events import ALL_EVENTS, TEST_EVENT
 from .exceptions import DeliveryInProgress, WebhookError, WebhookValidationError
 from .forms import DeliveryFilterForm, RedeliverFailedForm, WebhookForm, form_errors_add
 from .models import Delivery, Webhook
@@ -159,10 +160,12 @@ def webhook_list(request):
                 "sparkline": charts.sparkline(webhook.insight_24h),
             }
         )
-    return render_page(
+    card = created_card(request, listed)
+    response = render_page(
         request,
         "webhooks_app/webhook_list.html",
         {
+            "created": card,
             "page": page,
             "rows": rows,
             "search": search,
@@ -172,6 +175,7 @@ def webhook_list(request):
         },
         status=400 if errors else 200,
     )
+    return no_store(response) if card else response
 
 
 @console_view("webhook_add", methods=("GET", "POST"))
@@ -183,14 +187,52 @@ def webhook_create(request):
         except (ValidationError, WebhookError) as exc:
             form_errors_add(form, exc)
         else:
-            messages.success(
-                request,
-                gettext("Webhook “%(name)s” created. Send a test event to check that the receiver answers.")
-                % {"name": webhook.name},
-            )
-            encryption_key_message(request, webhook)
+            # The webhook page shows the new secret once (created_card); the session holds
+            # only which webhook was just created, never the secret itself.
+            request.session[CREATED_SESSION_KEY] = {
+                "pk": webhook.pk,
+                "secret_chosen": bool(form.cleaned_data.get("secret")),
+                "encryption_key_new": bool(getattr(webhook, "_encryption_key_new", False)),
+            }
+            if permissions.allowed(request.user, "webhook_change"):
+                return redirect(webhook.get_absolute_url())
             return redirect(reverse_list())
     return render_page(request, "webhooks_app/webhook_form.html", {"form": form, "webhook": None})
+
+
+CREATED_SESSION_KEY = "webhooks_app.created"
+SECRET_HINT_CHARS = 4
+
+
+def created_card(request, webhooks) -> dict | None:
+    """The one-time card of a webhook just created, taken from the session (so a reload has none).
+
+    It holds the signing secret (or, when the user chose it, its last characters) and a new
+    payload encryption key, for the page the creation lands on; that page is never cached.
+    """
+    created = request.session.get(CREATED_SESSION_KEY)
+    if not isinstance(created, dict):
+        return None
+    webhook = next((w for w in webhooks if w.pk == created.get("pk")), None)
+    if webhook is None:
+        return None
+    del request.session[CREATED_SESSION_KEY]
+    if "secret" in webhook.get_deferred_fields():
+        webhook = Webhook.objects.get(pk=webhook.pk)
+    chosen = bool(created.get("secret_chosen"))
+    return {
+        "webhook": webhook,
+        "secret": "" if chosen else webhook.secret,
+        "secret_end": webhook.secret[-SECRET_HINT_CHARS:] if chosen else "",
+        "encryption_key": webhook.encryption_key if created.get("encryption_key_new") else "",
+    }
+
+
+def no_store(response):
+    """A page that shows a secret: no cache may keep it (Cache-Control: no-store)."""
+    add_never_cache_headers(response)
+    patch_cache_control(response, no_store=True, private=True)
+    return response
 
 
 def encryption_key_message(request, webhook: Webhook) -> None:
@@ -230,11 +272,13 @@ def webhook_update(request, pk):
             messages.success(request, gettext("Webhook “%(name)s” updated.") % {"name": webhook.name})
             encryption_key_message(request, webhook)
             return redirect(reverse_list())
-    return render_page(
+    card = created_card(request, [webhook]) if request.method == "GET" else None
+    response = render_page(
         request,
         "webhooks_app/webhook_form.html",
-        update_context(webhook, form, insight=insight_context(request, webhook)),
+        update_context(webhook, form, insight=insight_context(request, webhook), created=card),
     )
+    return no_store(response) if card else response
 
 
 def insight_context(request, webhook: Webhook) -> dict | None:
@@ -316,9 +360,11 @@ def webhook_test(request, pk):
     webhook = get_object_or_404(Webhook, pk=pk)
     delivery = services.webhook_send_test(webhook=webhook, actor=request.user)
     delivery.refresh_from_db()
-    messages.add_message(request, *test_outcome(delivery))
     if permissions.allowed(request.user, "delivery_view"):
-        return redirect(delivery.get_absolute_url())
+        # The delivery page says how the test went and keeps saying it as it changes
+        # (a live part, not a flash message that would stay "queued" after success).
+        return redirect(delivery.get_absolute_url() + "?test=1")
+    messages.add_message(request, *test_outcome(delivery))
     return HttpResponseRedirect(safe_next(request, webhook.get_absolute_url()))
 
 
@@ -571,12 +617,17 @@ def delivery_detail(request, pk):
         delivery.next_attempt_at is None
         or (delivery.next_attempt_at - timezone.now()).total_seconds() < AUTO_REFRESH_WINDOW_SECONDS
     )
+    outcome = None
+    if request.GET.get("test") and delivery.event_type == TEST_EVENT:
+        level, text = test_outcome(delivery)
+        outcome = {"level": messages.DEFAULT_TAGS.get(level, "info"), "text": text}
     return render_page(
         request,
         "webhooks_app/delivery_detail.html",
         {
             "webhook": webhook,
             "delivery": delivery,
+            "test_outcome": outcome,
             "event": envelope(delivery.event),
             "payload": pretty(body, content_type),
             "payload_format": webhook.get_payload_format_display(),

@@ -60,3 +60,27 @@ def test_a_failing_endpoint_reads_failing_and_retrying_in_seconds(page, login, r
     page.goto(page.url + f"{webhook.pk}/deliveries/")
     expect(page.locator("[data-delivery-state=retrying]")).to_have_count(3)
     expect(page.locator("[data-health]").first).to_contain_text("Failing")
+
+
+def test_a_test_events_answer_shows_as_soon_as_the_receiver_gives_it(page, login, receiver, make_webhook):
+    import time
+
+    from webhooks_app.models import Event
+
+    webhook = make_webhook(receiver.url, name="Local")
+    # A test event not yet picked up by a worker (as with a real cluster a moment after the click).
+    event = Event.objects.create(event_type="webhook.test", data={"message": "This is a test event."})
+    delivery = Delivery.objects.create(
+        webhook=webhook, event=event, event_type=event.event_type, next_attempt_at=timezone.now()
+    )
+    login(page, f"/settings/webhooks/deliveries/{delivery.pk}/?test=1")
+    outcome = page.locator("[data-test-outcome]")
+    expect(outcome).to_contain_text("Test event queued")
+    # Well into the page's life, so that the poll's first quick rounds are over.
+    page.wait_for_timeout(1500)
+    try_now(delivery.pk)
+    answered = time.monotonic()
+    expect(outcome).to_contain_text("Test event delivered: the receiver answered HTTP 200", timeout=4000)
+    assert time.monotonic() - answered < 4
+    expect(page.get_by_text("Test event queued")).to_have_count(0)
+    expect(page.locator("[data-live-delivery]")).to_have_count(0)

@@ -524,6 +524,13 @@ class DeliverySerializer(serializers.ModelSerializer):
         help_text="What the delivery is doing: pending (never tried), retrying (attempt n of m, next "
         "at), or its final status; what the console shows."
     )
+    redelivery_of = serializers.IntegerField(
+        source="redelivery_of_id",
+        read_only=True,
+        allow_null=True,
+        help_text="The id of the delivery this one redelivers (POST .../redeliver/ or redeliver-failed); "
+        "null for a first delivery.",
+    )
 
     class Meta:
         model = Delivery
@@ -535,6 +542,7 @@ class DeliverySerializer(serializers.ModelSerializer):
             "url",
             "status",
             "state",
+            "redelivery_of",
             "attempt_count",
             "next_attempt_at",
             "last_response_status",

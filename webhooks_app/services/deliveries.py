@@ -548,10 +548,20 @@ def delivery_redeliver(*, delivery: Delivery) -> Delivery:
             webhook=delivery.webhook,
             event_id=delivery.event_id,
             event_type=delivery.event_type,
+            url=redelivery_url(delivery=delivery, webhook=delivery.webhook),
+            redelivery_of=delivery,
             next_attempt_at=timezone.now(),
         )
         queue.workers_wake_on_commit(using=router.db_for_write(Delivery))
     return new
+
+
+def redelivery_url(*, delivery: Delivery, webhook: Webhook) -> str:
+    """Where a redelivery goes: the webhook's URL as it is now (a receiver fixed by moving it
+    gets what it missed), or the recipient's URL the first delivery went to."""
+    if webhook.destination == Webhook.Destination.RECIPIENT:
+        return delivery.url
+    return webhook.url
 
 
 def _events_hold(event_ids) -> None:
@@ -583,22 +593,29 @@ def deliveries_redeliver_failed(*, webhook: Webhook, since, batch_size: int = 50
         Delivery.objects.filter(webhook=webhook, status=Delivery.Status.FAILED, created_at__gte=since)
         .exclude(Exists(settled))
         .order_by("created_at", "id")
-        .values_list("pk", "event_id", "event_type")
+        .values_list("pk", "event_id", "event_type", "url")
     )
     first_failure = {}
-    for pk, event_id, event_type in rows:
-        first_failure.setdefault(event_id, (pk, event_id, event_type))
+    for pk, event_id, event_type, url in rows:
+        first_failure.setdefault(event_id, (pk, event_id, event_type, url))
     ids = list(first_failure.values())
     done = 0
     for start in range(0, len(ids), batch_size):
         batch = ids[start : start + batch_size]
         with transaction.atomic():
-            _events_hold([eid for _, eid, _ in batch])
+            _events_hold([eid for _, eid, _, _ in batch])
             now = timezone.now()
             Delivery.objects.bulk_create(
                 [
-                    Delivery(webhook=webhook, event_id=eid, event_type=etype, next_attempt_at=now)
-                    for _, eid, etype in batch
+                    Delivery(
+                        webhook=webhook,
+                        event_id=eid,
+                        event_type=etype,
+                        url=redelivery_url(delivery=Delivery(url=url), webhook=webhook),
+                        redelivery_of_id=pk,
+                        next_attempt_at=now,
+                    )
+                    for pk, eid, etype, url in batch
                 ]
             )
             queue.workers_wake_on_commit(using=router.db_for_write(Delivery))
