@@ -5,6 +5,7 @@ Create lands on the webhook page with the secret shown once; a test event's resu
 all sending off and "Redeliver all failed" ask first; "Retry now" on a pending delivery.
 """
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -147,3 +148,126 @@ def test_a_redelivery_to_a_recipient_goes_where_the_first_one_went(make_webhook,
     )
     new = services.delivery_redeliver(delivery=first)
     assert new.url == receiver.url and new.redelivery_of_id == first.pk
+
+
+# Confirm what cannot be undone quickly ------------------------------------------------------------
+
+
+@pytest.fixture
+def admin_console(db):
+    from django.contrib.auth.models import User
+
+    return client_for(User.objects.create_superuser("root", "root@example.com", "pw"))
+
+
+def test_switching_all_sending_off_asks_first(admin_console, make_webhook):
+    from webhooks_app.models import WebhookSettings
+
+    webhook = make_webhook("https://crm.example.com/in")
+    add_delivery(webhook, status=Delivery.Status.PENDING)
+    listing = admin_console.get(reverse("webhooks_app:webhook-list")).content.decode()
+    form = re.search(r"<form ([^>]*)data-sending-form>", listing).group(1)
+    assert 'method="get"' in form and reverse("webhooks_app:sending-off") in form
+
+    confirm = admin_console.get(reverse("webhooks_app:sending-off"), {"next": "/settings/webhooks/"})
+    page = text(confirm.content.decode())
+    assert "Switch off all webhook sending?" in page
+    assert "Nothing is sent to the 1 enabled webhook" in page
+    assert "1 delivery waiting to be sent now is held too." in page
+    assert WebhookSettings.load().enabled is True  # asking changed nothing
+
+    admin_console.post(
+        reverse("webhooks_app:sending-update"), {"enabled": "0", "next": "/settings/webhooks/"}
+    )
+    assert WebhookSettings.load().enabled is False
+    # Switching on again is one click: the switch posts.
+    listing = admin_console.get(reverse("webhooks_app:webhook-list")).content.decode()
+    form = re.search(r"<form ([^>]*)data-sending-form>", listing).group(1)
+    assert 'method="post"' in form
+
+
+def test_redeliver_all_failed_says_how_many_and_asks(console, make_webhook):
+    webhook = make_webhook("https://crm.example.com/in", name="CRM")
+    for _ in range(3):
+        add_delivery(webhook, status=Delivery.Status.FAILED)
+    since = (timezone.localtime() - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+    url = reverse("webhooks_app:webhook-redeliver-failed", args=[webhook.pk])
+
+    log = console.get(reverse("webhooks_app:webhook-deliveries", args=[webhook.pk])).content.decode()
+    assert re.search(rf'<form method="get" action="{url}"', log)
+
+    preview = console.get(url, {"since": since})
+    assert preview.status_code == 200
+    page = text(preview.content.decode())
+    assert "3 deliveries failed since" in page and "Redeliver 3 deliveries" in page
+    assert Delivery.objects.count() == 3  # nothing sent yet
+
+    console.post(url, {"since": since})
+    assert Delivery.objects.count() == 6
+
+
+def test_redeliver_all_failed_is_refused_on_a_disabled_webhook_with_enable_offered(
+    console, make_webhook, admin_api
+):
+    webhook = make_webhook("https://crm.example.com/in", name="CRM")
+    add_delivery(webhook, status=Delivery.Status.FAILED)
+    services.webhook_disable(webhook=webhook, reason="The receiver answered 410 Gone.")
+    since = (timezone.localtime() - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+    url = reverse("webhooks_app:webhook-redeliver-failed", args=[webhook.pk])
+
+    preview = console.get(url, {"since": since}).content.decode()
+    assert "1 delivery failed since" in text(preview)
+    assert "data-redeliver-refused" in preview and "Redeliver 1 delivery" not in preview
+    enable = re.search(r'<form method="post" action="([^"]+)"[^>]*data-enable-form>.*?</form>', preview, re.S)
+    assert enable and enable.group(1) == reverse("webhooks_app:webhook-toggle", args=[webhook.pk])
+
+    refused = console.post(url, {"since": since}, follow=True)
+    assert "“CRM” is disabled, so what is sent to it is cancelled at once. Enable it first." in text(
+        refused.content.decode()
+    )
+    assert Delivery.objects.count() == 1
+    api = admin_api.post(
+        f"/api/webhooks/{webhook.pk}/redeliver-failed/",
+        {"since": (timezone.now() - timedelta(hours=1)).isoformat()},
+        format="json",
+    )
+    assert api.status_code == 409 and "disabled" in api.json()["detail"]
+    single = admin_api.post(f"/api/deliveries/{Delivery.objects.get().pk}/redeliver/")
+    assert single.status_code == 409
+    assert Delivery.objects.count() == 1
+
+    # Enable (one click), and the same page now offers the redelivery.
+    console.post(enable.group(1), {"enabled": "1"})
+    assert "Redeliver 1 delivery" in console.get(url, {"since": since}).content.decode()
+
+
+def test_retry_now_makes_a_pending_delivery_due_at_once(console, receiver, make_webhook):
+    webhook = make_webhook(receiver.url, name="Local")
+    event = Event.objects.create(event_type="contact.created", data={"id": 1})
+    later = timezone.now() + timedelta(minutes=30)
+    delivery = Delivery.objects.create(
+        webhook=webhook,
+        event=event,
+        event_type=event.event_type,
+        attempt_count=2,
+        last_response_status=500,
+        last_error="HTTP 500 Internal Server Error",
+        next_attempt_at=later,
+    )
+    page = console.get(delivery.get_absolute_url()).content.decode()
+    retry = reverse("webhooks_app:delivery-retry", args=[delivery.pk])
+    assert f'action="{retry}"' in page and "Retry now" in page
+
+    response = console.post(retry, follow=True)
+    assert f"Retrying delivery #{delivery.pk} now." in text(response.content.decode())
+    delivery.refresh_from_db()
+    assert delivery.next_attempt_at <= timezone.now() and delivery.attempt_count == 2
+    services.delivery_attempt(delivery_id=delivery.pk)  # due now: a worker takes it
+    receiver.wait_for(1)
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.Status.SUCCEEDED
+
+    # Finished: no Retry now, and a stale form is refused with a message.
+    assert "Retry now" not in console.get(delivery.get_absolute_url()).content.decode()
+    refused = console.post(retry, follow=True)
+    assert "This delivery has finished; redeliver it" in text(refused.content.decode())

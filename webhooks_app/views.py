@@ -30,7 +30,13 @@ from django.views.decorators.http import require_http_methods
 from . import charts, health, permissions, selectors, services
 from .conf import app_settings
 from .events import ALL_EVENTS, TEST_EVENT
-from .exceptions import DeliveryInProgress, WebhookError, WebhookValidationError
+from .exceptions import (
+    DeliveryInProgress,
+    IllegalTransition,
+    WebhookDisabled,
+    WebhookError,
+    WebhookValidationError,
+)
 from .forms import DeliveryFilterForm, RedeliverFailedForm, WebhookForm, form_errors_add
 from .models import Delivery, Webhook
 from .params import INSIGHT_PERIOD_LABELS, WebhookListParams, WebhookStatsParams, params_clean
@@ -476,6 +482,20 @@ def webhook_filters_test(request):
     return JsonResponse({"summary": summary, "events": results})
 
 
+@console_view("sending_change")
+def sending_off(request):
+    """Asks before all sending is switched off: what it holds, and that it is sent when on again."""
+    return render_page(
+        request,
+        "webhooks_app/webhook_confirm_sending.html",
+        {
+            "pending_count": Delivery.objects.filter(status=Delivery.Status.PENDING).count(),
+            "enabled_webhooks": Webhook.objects.filter(enabled=True).count(),
+            "next": safe_next(request, reverse_list()),
+        },
+    )
+
+
 @console_view("sending_change", methods=("POST",))
 def sending_update(request):
     """The site-wide switch at the top of Webhook Settings: all sending on or off."""
@@ -541,11 +561,41 @@ def webhook_deliveries(request, pk):
     )
 
 
-@console_view("deliveries_redeliver_failed", methods=("POST",))
+@console_view("deliveries_redeliver_failed", methods=("GET", "POST"))
 def webhook_redeliver_failed(request, pk):
+    """GET: what "Redeliver all failed" would send (how many, since when), to confirm; POST: send it.
+
+    Refused on a disabled webhook (its redeliveries would be cancelled at once), with
+    the page offering Enable.
+    """
     webhook = get_object_or_404(Webhook, pk=pk)
-    form = RedeliverFailedForm(request.POST)
     back = reverse("webhooks_app:webhook-deliveries", args=[webhook.pk])
+    if request.method == "GET":
+        form = RedeliverFailedForm(request.GET)
+        count = None
+        if form.is_valid():
+            try:
+                count = services.deliveries_redeliver_failed(
+                    webhook=webhook, since=form.cleaned_data["since"], dry_run=True
+                )
+            except WebhookValidationError as exc:
+                form_errors_add(form, exc)
+        if count is None:
+            for error in form.errors.get("since", []):
+                messages.error(request, gettext("Redeliver failed deliveries: %(error)s") % {"error": error})
+            return redirect(back)
+        return render_page(
+            request,
+            "webhooks_app/webhook_confirm_redeliver_failed.html",
+            {
+                "webhook": webhook,
+                "form": form,
+                "count": count,
+                "since": form.cleaned_data["since"],
+                "enable_next": request.get_full_path(),
+            },
+        )
+    form = RedeliverFailedForm(request.POST)
     count = None
     if form.is_valid():
         since = form.cleaned_data["since"]
@@ -553,6 +603,9 @@ def webhook_redeliver_failed(request, pk):
             count = services.deliveries_redeliver_failed(webhook=webhook, since=since)
         except WebhookValidationError as exc:
             form_errors_add(form, exc)
+        except WebhookDisabled:
+            messages.error(request, disabled_message(webhook))
+            return redirect(f"{request.path}?{urlencode({'since': request.POST.get('since', '')})}")
     if count is None:
         for error in form.errors.get("since", []):
             messages.error(request, gettext("Redeliver failed deliveries: %(error)s") % {"error": error})
@@ -642,6 +695,31 @@ def delivery_detail(request, pk):
     )
 
 
+def disabled_message(webhook: Webhook) -> str:
+    return gettext("“%(name)s” is disabled, so what is sent to it is cancelled at once. Enable it first.") % {
+        "name": webhook.name
+    }
+
+
+@console_view("delivery_redeliver", methods=("POST",))
+def delivery_retry_now(request, pk):
+    """Retry now: a pending delivery's next try is due at once (needs what Redeliver needs)."""
+    delivery = get_object_or_404(Delivery.objects.select_related("webhook"), pk=pk)
+    try:
+        services.delivery_retry_now(delivery=delivery)
+    except WebhookDisabled:
+        messages.error(request, disabled_message(delivery.webhook))
+    except DeliveryInProgress:
+        messages.info(request, gettext("This delivery is being tried right now."))
+    except IllegalTransition:
+        messages.warning(
+            request, gettext("This delivery has finished; redeliver it to send its event again.")
+        )
+    else:
+        messages.success(request, gettext("Retrying delivery #%(pk)s now.") % {"pk": delivery.pk})
+    return redirect(delivery.get_absolute_url())
+
+
 @console_view("delivery_redeliver", methods=("POST",))
 def delivery_redeliver(request, pk):
     delivery = get_object_or_404(Delivery.objects.select_related("webhook"), pk=pk)
@@ -649,6 +727,9 @@ def delivery_redeliver(request, pk):
         new = services.delivery_redeliver(delivery=delivery)
     except DeliveryInProgress as exc:
         messages.warning(request, str(exc))
+        return redirect(delivery.get_absolute_url())
+    except WebhookDisabled:
+        messages.error(request, disabled_message(delivery.webhook))
         return redirect(delivery.get_absolute_url())
     new.refresh_from_db()
     messages.success(

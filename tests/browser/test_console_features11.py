@@ -79,7 +79,14 @@ def test_the_site_wide_switch_and_its_banner(page, login, make_webhook):
     expect(switch).to_have_attribute("aria-checked", "true")
     expect(page.locator("[data-sending-off]")).to_have_count(0)
 
+    # Switching off asks first; Cancel changes nothing.
     switch.click()
+    expect(page.get_by_role("heading", name="Switch off all webhook sending?")).to_be_visible()
+    page.get_by_role("link", name="Cancel").click()
+    expect(page.get_by_role("switch", name="Send webhooks")).to_have_attribute("aria-checked", "true")
+    assert WebhookSettings.load().enabled is True
+    page.get_by_role("switch", name="Send webhooks").click()
+    page.get_by_role("button", name="Switch off all sending").click()
     expect(page.locator(".wh-flash-warning")).to_contain_text("All webhook sending is off.")
     expect(page.get_by_role("switch", name="Send webhooks")).to_have_attribute("aria-checked", "false")
     assert WebhookSettings.load().enabled is False

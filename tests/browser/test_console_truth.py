@@ -84,3 +84,28 @@ def test_a_test_events_answer_shows_as_soon_as_the_receiver_gives_it(page, login
     assert time.monotonic() - answered < 4
     expect(page.get_by_text("Test event queued")).to_have_count(0)
     expect(page.locator("[data-live-delivery]")).to_have_count(0)
+
+
+def test_redeliver_all_failed_says_the_count_and_asks(page, login, make_webhook):
+    from tests.test_console_views import add_delivery
+
+    webhook = make_webhook("https://crm.example.com/in", name="CRM")
+    for _ in range(2):
+        add_delivery(webhook, status=Delivery.Status.FAILED)
+    login(page, f"/settings/webhooks/{webhook.pk}/deliveries/")
+    page.get_by_role("button", name="Redeliver all failed").click()
+    confirm = page.locator("[data-confirm-redeliver]")
+    expect(confirm).to_contain_text("2 deliveries failed since")
+    assert Delivery.objects.count() == 2
+    page.get_by_role("button", name="Redeliver 2 deliveries").click()
+    expect(page.locator(".wh-flash-success")).to_contain_text("Redelivering 2 failed deliveries")
+    assert Delivery.objects.count() == 4
+
+    # Disabled: refused, with Enable on the same page.
+    services.webhook_disable(webhook=webhook, reason="The receiver answered 410 Gone.")
+    add_delivery(webhook, status=Delivery.Status.FAILED)
+    page.get_by_role("button", name="Redeliver all failed").click()
+    expect(page.locator("[data-redeliver-refused]")).to_be_visible()
+    expect(page.get_by_role("button", name=re.compile("^Redeliver \\d"))).to_have_count(0)
+    page.locator("[data-enable-form]").get_by_role("button", name="Enable").click()
+    expect(page.get_by_role("button", name="Redeliver 1 delivery")).to_be_visible()

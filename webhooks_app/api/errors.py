@@ -13,6 +13,7 @@ from ..exceptions import (
     IllegalTransition,
     InvalidEventData,
     UnknownEventType,
+    WebhookDisabled,
     WebhookValidationError,
     error_dict,
 )
@@ -52,7 +53,7 @@ def service_errors():
     """Turn what services raise on bad input into a 400, and a refused state into a 409; never a 500."""
     try:
         yield
-    except (DeliveryInProgress, IllegalTransition) as exc:
+    except (DeliveryInProgress, IllegalTransition, WebhookDisabled) as exc:
         raise Conflict(str(exc)) from exc
     except (DjangoValidationError, WebhookValidationError, UnknownEventType, InvalidEventData) as exc:
         raise ValidationError(validation_detail(exc)) from exc

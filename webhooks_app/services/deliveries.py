@@ -20,7 +20,7 @@ from django.utils import timezone
 from .. import selectors, signing, transport
 from ..conf import app_settings
 from ..events import TEST_EVENT
-from ..exceptions import DeliveryInProgress, IllegalTransition, WebhookValidationError
+from ..exceptions import DeliveryInProgress, IllegalTransition, WebhookDisabled, WebhookValidationError
 from ..models import Attempt, Delivery, Event, Webhook
 from ..payloads import body_cache_key, render
 from ..signals import delivery_failed
@@ -530,6 +530,47 @@ def delivery_cancel(*, delivery: Delivery) -> Delivery:
 
 
 REDELIVER_PENDING = "This delivery is still being attempted; redeliver it once it has finished."
+WEBHOOK_IS_DISABLED = "The webhook is disabled: enable it first, or what is sent is cancelled at once."
+RETRY_FINISHED = "Only a pending delivery can be retried; redeliver a finished one."
+RETRY_IN_FLIGHT = "This delivery is being tried right now."
+
+
+def _sending_allowed(webhook: Webhook, event_type: str | None = None) -> None:
+    """Refuse to send to a disabled webhook (WebhookDisabled): the engine would cancel it.
+
+    A test event is the exception, as in attempt_prepare: it is how a receiver is
+    checked before the webhook is enabled.
+    """
+    if not webhook.enabled and event_type != TEST_EVENT:
+        raise WebhookDisabled(WEBHOOK_IS_DISABLED)
+
+
+def delivery_retry_now(*, delivery: Delivery) -> Delivery:
+    """Make a pending delivery's next try due now and wake a worker ("Retry now").
+
+    Refused for a finished delivery (IllegalTransition: redeliver it instead), one a
+    worker holds right now (DeliveryInProgress), and on a disabled webhook
+    (WebhookDisabled). The attempt count and the schedule after this try are unchanged.
+    """
+    _sending_allowed(delivery.webhook, delivery.event_type)
+    now = timezone.now()
+    with transaction.atomic():
+        row = (
+            Delivery.objects.select_for_update()
+            .filter(pk=delivery.pk)
+            .values("status", "lease_until")
+            .first()
+        )
+        if row is None or row["status"] != Delivery.Status.PENDING:
+            raise IllegalTransition(RETRY_FINISHED)
+        if row["lease_until"] is not None and row["lease_until"] > now:
+            raise DeliveryInProgress(RETRY_IN_FLIGHT)
+        Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.PENDING).update(
+            next_attempt_at=now, updated_at=now
+        )
+        queue.workers_wake_on_commit(using=router.db_for_write(Delivery))
+    delivery.next_attempt_at = now
+    return delivery
 
 
 def delivery_redeliver(*, delivery: Delivery) -> Delivery:
@@ -537,8 +578,10 @@ def delivery_redeliver(*, delivery: Delivery) -> Delivery:
 
     Only a finished delivery can be redelivered: a pending one is still being
     tried (DeliveryInProgress). Its status is read from the row, not from the
-    possibly stale object passed in.
+    possibly stale object passed in. Refused on a disabled webhook (WebhookDisabled),
+    where the new delivery would be cancelled at once.
     """
+    _sending_allowed(delivery.webhook, delivery.event_type)
     with transaction.atomic():
         status = Delivery.objects.filter(pk=delivery.pk).values_list("status", flat=True).first()
         if status == Delivery.Status.PENDING:
@@ -573,17 +616,23 @@ def _events_hold(event_ids) -> None:
     list(Event.objects.select_for_update(no_key=True).filter(pk__in=event_ids).values_list("pk", flat=True))
 
 
-def deliveries_redeliver_failed(*, webhook: Webhook, since, batch_size: int = 500, progress=None) -> int:
+def deliveries_redeliver_failed(
+    *, webhook: Webhook, since, batch_size: int = 500, progress=None, dry_run: bool = False
+) -> int:
     """Redeliver every failed delivery of a webhook created since a time, in batches.
 
     Each event whose delivery failed gets one new delivery, unless it already has a
     pending or succeeded one (a recovery run twice, or an event that failed again
     after a redelivery, is not sent twice). ``progress(done, total)`` is called after
-    each batch. Returns how many were redelivered. ``since`` must be in the past
-    (WebhookValidationError on the field ``since``).
+    each batch. Returns how many were redelivered; with ``dry_run`` how many would
+    be, writing nothing (the console's confirmation says it). ``since`` must be in the
+    past (WebhookValidationError on the field ``since``); a disabled webhook is
+    refused (WebhookDisabled), as its redeliveries would be cancelled at once.
     """
     if since > timezone.now():
         raise WebhookValidationError("Choose a moment in the past.", field="since", code="future")
+    if not dry_run:
+        _sending_allowed(webhook)
     settled = Delivery.objects.filter(
         webhook=webhook,
         event_id=OuterRef("event_id"),
@@ -599,6 +648,8 @@ def deliveries_redeliver_failed(*, webhook: Webhook, since, batch_size: int = 50
     for pk, event_id, event_type, url in rows:
         first_failure.setdefault(event_id, (pk, event_id, event_type, url))
     ids = list(first_failure.values())
+    if dry_run:
+        return len(ids)
     done = 0
     for start in range(0, len(ids), batch_size):
         batch = ids[start : start + batch_size]
