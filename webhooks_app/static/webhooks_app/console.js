@@ -119,6 +119,18 @@
   }
   if (document.querySelector("[data-wh-i18n]")) window.setInterval(relativeTick, 1000);
 
+  // On a small screen a delivery's attempts are collapsed but the last (each opens on a tap):
+  // a phone does not scroll through every request and response to reach the outcome.
+  function collapseAttempts() {
+    if (!window.matchMedia || !window.matchMedia("(max-width: 760px)").matches) return;
+    var attempts = document.querySelectorAll("details[data-attempt]");
+    attempts.forEach(function (details, index) {
+      details.open = index === attempts.length - 1;
+    });
+  }
+  collapseAttempts();
+  document.addEventListener("wh:updated", collapseAttempts);
+
   // "All events" includes every type: dim the single types while it is checked.
   function syncAllEvents(box) {
     var all = box.querySelector("[data-all-events]");

@@ -287,6 +287,7 @@
               if (fresh.hasAttribute("data-live-state")) part.setAttribute("data-live-state", fresh.getAttribute("data-live-state"));
             }
           });
+          document.dispatchEvent(new CustomEvent("wh:updated"));
           var now = state(doc);
           if (now && now !== last) {
             announcer.textContent = now;
