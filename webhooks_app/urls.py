@@ -37,4 +37,5 @@ urlpatterns = [
     path("deliveries/<int:pk>/", views.delivery_detail, name="delivery-detail"),
     path("deliveries/<int:pk>/redeliver/", views.delivery_redeliver, name="delivery-redeliver"),
     path("deliveries/<int:pk>/retry/", views.delivery_retry_now, name="delivery-retry"),
+    path("attempts/<int:pk>/curl/", views.attempt_curl, name="attempt-curl"),
 ]

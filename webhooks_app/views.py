@@ -16,7 +16,7 @@ from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponseRedirect, JsonResponse
+from django.http import Http404, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -27,7 +27,7 @@ from django.utils.translation import gettext, ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from . import charts, health, permissions, selectors, services
+from . import charts, health, permissions, replay, selectors, services
 from .conf import app_settings
 from .events import ALL_EVENTS, TEST_EVENT
 from .exceptions import (
@@ -38,7 +38,7 @@ from .exceptions import (
     WebhookValidationError,
 )
 from .forms import DeliveryFilterForm, RedeliverFailedForm, WebhookForm, form_errors_add
-from .models import Delivery, Webhook
+from .models import Attempt, Delivery, Webhook
 from .params import INSIGHT_PERIOD_LABELS, WebhookListParams, WebhookStatsParams, params_clean
 from .payloads import envelope, render
 from .validators import validate_filters
@@ -693,6 +693,18 @@ def delivery_detail(request, pk):
             .only("pk", "status", "created_at"),
         },
     )
+
+
+@never_cache
+@console_view("delivery_view", methods=("POST",))
+def attempt_curl(request, pk):
+    """ "Copy as curl": the attempt's request as a curl command (JSON to the page's script, else
+    text); signed afresh for who may read the signing secret. A POST, never cached."""
+    attempt = get_object_or_404(Attempt.objects.select_related("delivery__webhook"), pk=pk)
+    text = replay.attempt_curl(attempt=attempt, signed=permissions.allowed(request.user, "webhook_secret"))
+    if wants_json(request):
+        return no_store(JsonResponse({"curl": text}))
+    return no_store(HttpResponse(text, content_type="text/plain; charset=utf-8"))
 
 
 def disabled_message(webhook: Webhook) -> str:

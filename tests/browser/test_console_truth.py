@@ -109,3 +109,33 @@ def test_redeliver_all_failed_says_the_count_and_asks(page, login, make_webhook)
     expect(page.get_by_role("button", name=re.compile("^Redeliver \\d"))).to_have_count(0)
     page.locator("[data-enable-form]").get_by_role("button", name="Enable").click()
     expect(page.get_by_role("button", name="Redeliver 1 delivery")).to_be_visible()
+
+
+def test_copy_buttons_put_the_right_text_on_the_clipboard(new_page, login, receiver, make_webhook):
+    webhook = make_webhook(receiver.url, name="Local")
+    emit("contact.created", data={"id": 1})
+    delivery = Delivery.objects.get()
+    while Delivery.objects.get(pk=delivery.pk).attempt_count < 1:
+        try_now(delivery.pk)
+    receiver.wait_for(1)
+    delivery.refresh_from_db()
+    page = new_page(permissions=["clipboard-read", "clipboard-write"])
+    login(page, f"/settings/webhooks/deliveries/{delivery.pk}/")
+
+    def clipboard():
+        return page.evaluate("navigator.clipboard.readText()")
+
+    page.get_by_role("button", name="Copy the event id").click()
+    expect(page.get_by_role("button", name="Copy the event id")).to_have_text("Copied")
+    assert clipboard() == delivery.event_id
+    page.get_by_role("button", name="Copy the URL").click()
+    expect(page.get_by_role("button", name="Copy the URL")).to_have_text("Copied")
+    assert clipboard() == webhook.url
+    page.get_by_role("button", name="Copy the payload").click()
+    expect(page.get_by_role("button", name="Copy the payload")).to_have_text("Copied")
+    assert f'"id": "{delivery.event_id}"' in clipboard()
+    page.get_by_role("button", name="Copy attempt 1 as curl").click()
+    expect(page.get_by_role("button", name="Copy attempt 1 as curl")).to_have_text("Copied")
+    curl = clipboard()
+    assert curl.startswith("curl -X POST " + webhook.url)
+    assert "-H 'webhook-signature: v1," in curl and f"-H 'webhook-id: {delivery.event_id}'" in curl

@@ -40,6 +40,34 @@
     form.querySelector("input[name=enabled]").value = enabled ? "0" : "1";
   }
 
+  function copied(button) {
+    var text = button.textContent;
+    button.textContent = t("copied", "Copied");
+    setTimeout(function () { button.textContent = text; }, 1500);
+  }
+
+  // "Copy as curl": the server builds the command (signed afresh for who may read the secret);
+  // without a clipboard the form shows it as text.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.matches("[data-copy-curl]") || !window.fetch || !navigator.clipboard) return;
+    event.preventDefault();
+    var button = form.querySelector("button");
+    fetch(form.action, {
+      method: "POST",
+      body: new FormData(form),
+      headers: { Accept: "application/json" },
+      credentials: "same-origin",
+    })
+      .then(function (response) {
+        if (!response.ok) throw new Error("HTTP " + response.status);
+        return response.json();
+      })
+      .then(function (data) { return navigator.clipboard.writeText(data.curl); })
+      .then(function () { copied(button); })
+      .catch(function () { form.submit(); });
+  });
+
   document.addEventListener("submit", function (event) {
     var form = event.target;
     if (!form.matches("[data-toggle-form]") || !window.fetch) return;
@@ -78,10 +106,7 @@
     var copy = event.target.closest("[data-copy]");
     if (copy && navigator.clipboard) {
       var source = document.querySelector(copy.getAttribute("data-copy"));
-      navigator.clipboard.writeText(source.textContent.trim()).then(function () {
-        copy.textContent = t("copied", "Copied");
-        setTimeout(function () { copy.textContent = t("copy", "Copy"); }, 1500);
-      });
+      navigator.clipboard.writeText(source.textContent.trim()).then(function () { copied(copy); });
     }
   });
 
