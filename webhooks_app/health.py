@@ -1,4 +1,4 @@
-"""Reads: the state of a delivery and the health of a webhook, derived from the data.
+"""Reads: the state of a delivery, the health of a webhook, and the log across all webhooks.
 
 One place says what a delivery and a webhook are doing, so that the console's list,
 the webhook page, the delivery log, the delivery page and the API's ``health`` all
@@ -11,7 +11,8 @@ say the same thing:
   row) or *healthy*.
 
 Nothing here is stored: a state is read from the delivery rows (their status,
-attempt count and last result) at each read, a few indexed lookups per page.
+attempt count and last result) at each read, a few indexed lookups per page. The
+console's log across all webhooks (deliveries_log) reads the same rows, filtered.
 """
 
 from dataclasses import dataclass
@@ -275,15 +276,60 @@ def retrying_counts(*, webhook_ids, since: datetime) -> dict[int, int]:
     return {row["webhook_id"]: row["n"] for row in rows}
 
 
-__all__ = [
-    "FAILING",
-    "DeliveryState",
-    "WebhookHealth",
-    "attempts_max",
-    "deliveries_state_attach",
-    "delivery_state",
-    "retrying_counts",
-    "webhook_health",
-    "webhooks_health",
-    "webhooks_health_attach",
-]
+# The log across all webhooks ------------------------------------------------------------
+
+
+def deliveries_log(
+    *,
+    webhook_id: int | None = None,
+    status: str = "",
+    event_type: str = "",
+    event_id_prefix: str = "",
+    since: datetime | None = None,
+    until: datetime | None = None,
+):
+    """Every webhook's deliveries, newest first, filtered; for selectors.delivery_page (keyset).
+
+    Each filter has an index that reads a page in one range scan at any depth
+    (migration 0008): none -> (created_at); webhook -> (webhook, -created_at);
+    status -> (status, -created_at); event type -> (event_type, -created_at); an event
+    id prefix -> the event_id index (varchar_pattern_ops on PostgreSQL, which
+    Django adds to a foreign key to a text key), whose few matches are then sorted.
+    A page is read by key first (only ``pk`` and ``created_at``, which those indexes
+    hold), then its rows (deliveries_log_fill): asked for whole rows, PostgreSQL
+    guessed that failures spread evenly over time and scanned (created_at) past
+    700,000 newer rows of other statuses (400 ms at 1M deliveries, when the failures
+    were the oldest); asked for the keys, it reads one page of (status, -created_at,
+    -id) without touching the table (0.1 ms).
+    """
+    qs = Delivery.objects.only("pk", "created_at")
+    if webhook_id:
+        qs = qs.filter(webhook_id=webhook_id)
+    if status:
+        qs = qs.filter(status=status)
+    if event_type:
+        qs = qs.filter(event_type=event_type)
+    if event_id_prefix:
+        qs = qs.filter(event__id__startswith=event_id_prefix)
+    if since:
+        qs = qs.filter(created_at__gte=since)
+    if until:
+        qs = qs.filter(created_at__lt=until)
+    return qs.order_by("-created_at", "-id")
+
+
+def deliveries_log_fill(rows) -> list:
+    """The whole rows of a log page read by key (deliveries_log), in its order, with their
+    state (``state``) and their webhook's name (``webhook_name``); two queries."""
+    full = Delivery.objects.in_bulk([row.pk for row in rows])
+    return webhook_names_attach(deliveries_state_attach([full[row.pk] for row in rows if row.pk in full]))
+
+
+def webhook_names_attach(deliveries) -> list:
+    """Give each delivery of a log page its webhook's name (``webhook_name``), in one query
+    that reads no encrypted field."""
+    deliveries = list(deliveries)
+    names = dict(Webhook.objects.filter(pk__in={d.webhook_id for d in deliveries}).values_list("pk", "name"))
+    for delivery in deliveries:
+        delivery.webhook_name = names.get(delivery.webhook_id, "")
+    return deliveries

@@ -384,6 +384,13 @@ class Delivery(models.Model):
             models.Index(fields=["webhook", "event_type", "-created_at"], name="wh_deliv_wh_type_idx"),
             models.Index(fields=["status", "next_attempt_at"], name="wh_deliv_due_idx"),
             models.Index(fields=["created_at"], name="wh_deliv_created_idx"),
+            # The console's log across all webhooks filtered by status or event type
+            # (health.deliveries_log): one page of the index per page of the log at 1M
+            # deliveries. On PostgreSQL migration 0008 adds the other filter and the
+            # webhook as non-key columns (INCLUDE), so that a page is read from the index
+            # alone; other databases have no such columns (Django would warn, W040).
+            models.Index(fields=["status", "-created_at", "-id"], name="wh_deliv_status_created_idx"),
+            models.Index(fields=["event_type", "-created_at", "-id"], name="wh_deliv_type_created_idx"),
         ]
 
     def __str__(self):

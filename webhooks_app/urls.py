@@ -34,6 +34,7 @@ urlpatterns = [
         views.webhook_redeliver_failed,
         name="webhook-redeliver-failed",
     ),
+    path("deliveries/", views.delivery_log, name="delivery-log"),
     path("deliveries/<int:pk>/", views.delivery_detail, name="delivery-detail"),
     path("deliveries/<int:pk>/redeliver/", views.delivery_redeliver, name="delivery-redeliver"),
     path("deliveries/<int:pk>/retry/", views.delivery_retry_now, name="delivery-retry"),

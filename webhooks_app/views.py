@@ -37,7 +37,14 @@ from .exceptions import (
     WebhookError,
     WebhookValidationError,
 )
-from .forms import DeliveryFilterForm, RedeliverFailedForm, WebhookForm, form_errors_add
+from .forms import (
+    LOG_PERIOD_LABELS,
+    DeliveryFilterForm,
+    DeliveryLogFilterForm,
+    RedeliverFailedForm,
+    WebhookForm,
+    form_errors_add,
+)
 from .models import Attempt, Delivery, Webhook
 from .params import INSIGHT_PERIOD_LABELS, WebhookListParams, WebhookStatsParams, params_clean
 from .payloads import envelope, render
@@ -552,6 +559,45 @@ def webhook_deliveries(request, pk):
             "filtered": any(filters.values()),
             "query": query.urlencode(),
             "redeliver_form": RedeliverFailedForm(),
+            "params_errors": params_messages(
+                errors,
+                {n: f.label or n.replace("_", " ").capitalize() for n, f in filter_form.fields.items()},
+            ),
+        },
+        status=400 if errors else 200,
+    )
+
+
+@console_view("webhook_deliveries")
+def delivery_log(request):
+    """Every webhook's deliveries in one log, filtered like a webhook's, by keyset pages."""
+    filter_form, errors = params_clean(DeliveryLogFilterForm(request.GET))
+    filters = filter_form.log_kwargs()
+    page = selectors.delivery_page(
+        queryset=health.deliveries_log(**filters),
+        size=DELIVERIES_PER_PAGE,
+        older=request.GET.get("older", ""),
+        newer=request.GET.get("newer", ""),
+    )
+    page.rows = health.deliveries_log_fill(page.rows)
+    query = request.GET.copy()
+    for name in ("page", "older", "newer", *errors):
+        query.pop(name, None)
+    period = filter_form.cleaned_data.get("period") if hasattr(filter_form, "cleaned_data") else ""
+    without_period = query.copy()
+    without_period.pop("period", None)
+    return render_page(
+        request,
+        "webhooks_app/delivery_log.html",
+        {
+            "section": "deliveries",
+            "page": page,
+            "filter_form": filter_form,
+            "filtered": any(v for v in filters.values()),
+            "query": query.urlencode(),
+            "period": period or "",
+            "periods": list(LOG_PERIOD_LABELS.items()),
+            "period_query": without_period.urlencode(),
             "params_errors": params_messages(
                 errors,
                 {n: f.label or n.replace("_", " ").capitalize() for n, f in filter_form.fields.items()},

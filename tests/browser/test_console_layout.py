@@ -153,6 +153,8 @@ def pages(data) -> list[str]:
         f"{base}deliveries/{pending.pk}/",
         f"{base}{crm.pk}/deliveries/redeliver-failed/?since={since}",
         f"{base}sending/off/",
+        f"{base}deliveries/",
+        f"{base}deliveries/?status=failed&period=7d",
         f"{base}{crm.pk}/delete/",
     ]
 

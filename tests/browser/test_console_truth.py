@@ -139,3 +139,27 @@ def test_copy_buttons_put_the_right_text_on_the_clipboard(new_page, login, recei
     curl = clipboard()
     assert curl.startswith("curl -X POST " + webhook.url)
     assert "-H 'webhook-signature: v1," in curl and f"-H 'webhook-id: {delivery.event_id}'" in curl
+
+
+def test_the_log_across_webhooks_finds_an_event_by_the_beginning_of_its_id(page, login, make_webhook):
+    from tests.test_console_views import add_delivery
+
+    crm = make_webhook("https://crm.example.com/in", name="CRM")
+    erp = make_webhook("https://erp.example.com/in", name="ERP")
+    wanted = add_delivery(erp, status=Delivery.Status.FAILED)
+    for _ in range(3):
+        add_delivery(crm, status=Delivery.Status.SUCCEEDED)
+    login(page)
+    page.get_by_role("navigation", name="Webhook Settings").get_by_role("link", name="Deliveries").click()
+    expect(page.locator("tr[data-delivery-row]")).to_have_count(4)
+    search = page.get_by_placeholder("Event id or its beginning (evt_…)")
+    search.fill(wanted.event_id[:9])
+    search.press("Enter")
+    rows = page.locator("tr[data-delivery-row]")
+    expect(rows).to_have_count(1)
+    expect(rows).to_contain_text(wanted.event_id)
+    expect(rows).to_contain_text("ERP")
+    expect(rows.locator("[data-delivery-state]")).to_contain_text("Failed")
+    page.get_by_role("link", name="Last hour").click()
+    expect(rows).to_have_count(1)
+    assert "period=1h" in page.url and "event_id=" in page.url
