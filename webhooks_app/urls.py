@@ -11,6 +11,7 @@ urlpatterns = [
     path("new/", views.webhook_create, name="webhook-create"),
     path("sending/", views.sending_update, name="sending-update"),
     path("sending/off/", views.sending_off, name="sending-off"),
+    path("token/", views.api_token, name="api-token"),
     path("<int:pk>/", views.webhook_update, name="webhook-update"),
     path("<int:pk>/delete/", views.webhook_delete, name="webhook-delete"),
     path("<int:pk>/toggle/", views.webhook_toggle, name="webhook-toggle"),

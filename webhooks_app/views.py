@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 from xml.dom import minidom
 from xml.parsers.expat import ExpatError
 
+from django.apps import apps
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
@@ -19,7 +20,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers, patch_cache_control
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -101,9 +102,15 @@ def render_page(request, template: str, context: dict, status: int = 200) -> Tem
         "can": permissions.capabilities(request.user),
         # Every console page says when all sending is switched off.
         "sending_enabled": selectors.sending.enabled(),
+        "tokens_available": tokens_available(),
         **context,
     }
     return TemplateResponse(request, template, context, status=status)
+
+
+def tokens_available() -> bool:
+    """The API token page is there when the host uses DRF's token authentication."""
+    return apps.is_installed("rest_framework.authtoken")
 
 
 def safe_next(request, default: str) -> str:
@@ -522,6 +529,51 @@ def sending_update(request):
             ),
         )
     return HttpResponseRedirect(safe_next(request, reverse_list()))
+
+
+# API token ------------------------------------------------------------------------
+
+TOKEN_HINT_CHARS = 4
+
+
+def api_docs_url() -> str:
+    try:
+        return reverse("webhooks_api:docs")
+    except NoReverseMatch:
+        return ""
+
+
+@console_view("webhook_view", methods=("GET", "POST"))
+def api_token(request):
+    """The user's own REST API token: create (shown this once) or replace it, revoke it.
+
+    The page that shows a new key is the answer to the POST, never cached, and the key
+    is not kept anywhere else for the page: a reload shows only its last characters.
+    """
+    if not tokens_available():
+        raise Http404(gettext("The REST API's token authentication is not installed."))
+    from rest_framework.authtoken.models import Token
+
+    created = None
+    if request.method == "POST":
+        if request.POST.get("action") == "revoke":
+            if services.api_token_revoke(user=request.user):
+                messages.success(request, gettext("Your API token was revoked; it no longer works."))
+            return redirect("webhooks_app:api-token")
+        created = services.api_token_create(user=request.user)
+    token = created or Token.objects.filter(user=request.user).first()
+    response = render_page(
+        request,
+        "webhooks_app/api_token.html",
+        {
+            "section": "tokens",
+            "token": token,
+            "new_key": created.key if created else "",
+            "key_end": token.key[-TOKEN_HINT_CHARS:] if token else "",
+            "docs_url": api_docs_url(),
+        },
+    )
+    return no_store(response) if created else response
 
 
 # Deliveries ---------------------------------------------------------------------

@@ -155,6 +155,7 @@ def pages(data) -> list[str]:
         f"{base}sending/off/",
         f"{base}deliveries/",
         f"{base}deliveries/?status=failed&period=7d",
+        f"{base}token/",
         f"{base}{crm.pk}/delete/",
     ]
 

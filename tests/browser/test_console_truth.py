@@ -163,3 +163,35 @@ def test_the_log_across_webhooks_finds_an_event_by_the_beginning_of_its_id(page,
     page.get_by_role("link", name="Last hour").click()
     expect(rows).to_have_count(1)
     assert "period=1h" in page.url and "event_id=" in page.url
+
+
+def test_a_staff_user_creates_copies_and_revokes_their_api_token(new_page, login, admin_user, live_server):
+    from rest_framework.authtoken.models import Token
+
+    page = new_page(permissions=["clipboard-read", "clipboard-write"])
+    login(page)
+    page.get_by_role("navigation", name="Webhook Settings").get_by_role("link", name="API token").click()
+    expect(page.locator("[data-token-state]")).to_have_text("You have no API token.")
+    page.get_by_role("button", name="Create a token").click()
+    key = Token.objects.get(user=admin_user).key
+    expect(page.locator("[data-token-key]")).to_have_text(key)
+    page.get_by_role("button", name="Copy the token").click()
+    expect(page.get_by_role("button", name="Copy the token")).to_have_text("Copied")
+    assert page.evaluate("navigator.clipboard.readText()") == key
+    page.goto(live_server.url + "/settings/webhooks/token/")
+    expect(page.get_by_text(key)).to_have_count(0)
+    expect(page.locator("[data-token-state]")).to_contain_text(f"ending in {key[-4:]}")
+    page.get_by_role("button", name="Revoke").click()
+    expect(page.locator(".wh-flash-success")).to_contain_text("revoked")
+    assert not Token.objects.exists()
+
+
+def test_the_api_docs_link_sends_a_fresh_browser_to_the_login_page(page, live_server, admin_user):
+    from tests.browser.conftest import PASSWORD
+
+    page.goto(live_server.url + "/api/docs/")
+    expect(page.locator("#id_username")).to_be_visible()
+    page.locator("#id_username").fill(admin_user.username)
+    page.locator("#id_password").fill(PASSWORD)
+    page.locator("#id_password").press("Enter")
+    page.wait_for_url("**/api/docs/")

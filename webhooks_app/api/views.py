@@ -1,12 +1,13 @@
 """Views of the REST API: authenticate, check permissions, validate, call a service or selector."""
 
+from django.contrib.auth.views import redirect_to_login
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework import status, viewsets
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotAuthenticated, NotFound, ValidationError
 from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.response import Response
 
@@ -413,3 +414,10 @@ class DocsView(WebhooksAPIMixin, SpectacularSwaggerView):
 
     def _get_schema_url(self, request):
         return api_reverse(request, "schema")
+
+    def handle_exception(self, exc):
+        # A browser that is not logged in (the console's "API documentation" link in a
+        # fresh session) goes to the login page and back, instead of a bare 401.
+        if isinstance(exc, NotAuthenticated) and "text/html" in self.request.headers.get("Accept", ""):
+            return redirect_to_login(self.request.get_full_path())
+        return super().handle_exception(exc)

@@ -4,8 +4,8 @@ Every state change of the app goes through here; views, serializers, tasks,
 receivers and admin actions call these functions and nothing else. One module
 per job: ``events`` (emit), ``queue`` (waking workers, the sweep, timed wake-ups),
 ``drain`` (what a woken worker does), ``deliveries`` (claims, requests, the attempt
-log, retries, redelivery), ``webhooks`` (management) and
-``retention`` (the purge).
+log, retries, redelivery), ``webhooks`` (management), ``tokens`` (a user's API
+token) and ``retention`` (the purge).
 """
 
 from .deliveries import (
@@ -30,6 +30,7 @@ from .drain import deliveries_drain
 from .events import event_emit
 from .queue import DRAIN_TASK, TASK, deliveries_sweep, retries_schedule_wakeup, workers_wake
 from .retention import PURGE_TASK, retention_purge, retention_purge_slice
+from .tokens import api_token_create, api_token_revoke
 from .webhooks import (
     WEBHOOK_FIELDS,
     secret_overlap,
@@ -52,6 +53,8 @@ __all__ = [
     "REDACTED",
     "TASK",
     "WEBHOOK_FIELDS",
+    "api_token_create",
+    "api_token_revoke",
     "attempt_record",
     "attempts_record",
     "deliveries_claim",
