@@ -669,7 +669,10 @@ def webhook_redeliver_failed(request, pk):
     webhook = get_object_or_404(Webhook, pk=pk)
     back = reverse("webhooks_app:webhook-deliveries", args=[webhook.pk])
     if request.method == "GET":
-        form = RedeliverFailedForm(request.GET)
+        data = request.GET
+        if "since" not in data:  # the form's own default: the last 24 hours
+            data = {"since": RedeliverFailedForm().initial["since"].strftime("%Y-%m-%dT%H:%M")}
+        form = RedeliverFailedForm(data)
         count = None
         if form.is_valid():
             try:
