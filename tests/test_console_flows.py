@@ -271,3 +271,30 @@ def test_retry_now_makes_a_pending_delivery_due_at_once(console, receiver, make_
     assert "Retry now" not in console.get(delivery.get_absolute_url()).content.decode()
     refused = console.post(retry, follow=True)
     assert "This delivery has finished; redeliver it" in text(refused.content.decode())
+
+
+# The error summary and the skip link ------------------------------------------------------------
+
+
+def test_the_error_summary_links_each_invalid_field(console):
+    response = console.post(
+        reverse("webhooks_app:webhook-create"), form_data(url="ftp://files.example.com/in", timeout="99")
+    )
+    html = response.content.decode()
+    summary = html[html.index("data-error-summary") : html.index("</div>", html.index("data-error-summary"))]
+    assert 'role="alert"' in html[html.rindex("<div", 0, html.index("data-error-summary")) :][:200]
+    assert (
+        '<a href="#id_url" data-error-link>URL: The URL must start with http:// or https://.</a>' in summary
+    )
+    assert '<a href="#id_timeout" data-error-link>' in summary
+    assert "nothing was saved" in summary
+    assert 'id="id_url"' in html and 'id="id_timeout"' in html
+
+
+def test_every_console_page_starts_with_a_skip_link(console):
+    html = console.get(reverse("webhooks_app:webhook-list")).content.decode()
+    body = html[html.index("<body") :]
+    assert re.search(
+        r'<body[^>]*>\s*<a class="[^"]*skip-link" href="#content">Skip to main content</a>', body
+    )
+    assert 'id="content"' in html

@@ -195,3 +195,35 @@ def test_the_api_docs_link_sends_a_fresh_browser_to_the_login_page(page, live_se
     page.locator("#id_password").fill(PASSWORD)
     page.locator("#id_password").press("Enter")
     page.wait_for_url("**/api/docs/")
+
+
+def test_the_error_summary_lists_links_and_takes_the_focus(page, login):
+    login(page, "/settings/webhooks/new/")
+    page.get_by_label("Webhook Name").fill("Files")
+    page.get_by_label("URL", exact=True).fill("ftp://files.example.com/in")
+    page.locator("details.wh-advanced > summary").click()
+    page.get_by_label("Timeout").fill("99")
+    page.locator("details.wh-advanced > summary").click()  # closed again before the submit
+    page.get_by_role("button", name="Create", exact=True).click()
+
+    summary = page.locator("[data-error-summary]")
+    expect(summary).to_be_focused()
+    links = summary.locator("a[data-error-link]")
+    expect(links).to_have_count(3)  # events, URL, timeout
+    summary.get_by_role("link", name=re.compile("^URL: ")).click()
+    expect(page.locator("#id_url")).to_be_focused()
+    summary.get_by_role("link", name=re.compile("^Webhook Events: ")).click()
+    expect(page.locator("#id_events input[type=checkbox]").first).to_be_focused()
+    summary.get_by_role("link", name=re.compile("^Timeout")).click()
+    expect(page.locator("#id_timeout")).to_be_focused()
+
+
+def test_a_skip_link_leads_to_the_content(page, login):
+    login(page)
+    page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="Skip to main content")
+    expect(skip).to_be_focused()
+    box = skip.bounding_box()
+    assert box["width"] >= 24 and box["height"] >= 24 and box["y"] >= 0  # visible once focused
+    page.keyboard.press("Enter")
+    expect(page.locator("main#content")).to_be_focused()

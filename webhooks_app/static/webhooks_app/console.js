@@ -156,6 +156,26 @@
   collapseAttempts();
   document.addEventListener("wh:updated", collapseAttempts);
 
+  // A refused submit: the focus goes to the error summary, and each of its links moves to
+  // its field (the first control of a group of them), opening a closed section on the way.
+  var summary = document.querySelector("[data-error-summary]");
+  if (summary) summary.focus();
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest("[data-error-link]");
+    if (!link) return;
+    var target = document.getElementById(link.getAttribute("href").slice(1));
+    if (!target) return;
+    event.preventDefault();
+    for (var up = target.parentElement; up; up = up.parentElement) {
+      if (up.tagName === "DETAILS") up.open = true;
+    }
+    var control = target.matches("input, select, textarea, button")
+      ? target
+      : target.querySelector("input:not([type=hidden]), select, textarea");
+    (control || target).focus();
+    (control || target).scrollIntoView({ block: "center" });
+  });
+
   // "All events" includes every type: dim the single types while it is checked.
   function syncAllEvents(box) {
     var all = box.querySelector("[data-all-events]");
