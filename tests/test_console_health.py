@@ -46,6 +46,13 @@ def closed_port_url() -> str:
     return f"http://127.0.0.1:{port}/hook"
 
 
+@pytest.fixture(autouse=True)
+def language_restored():
+    """A request activates its language in this thread: the next test starts as this one did."""
+    with translation.override(translation.get_language()):
+        yield
+
+
 @pytest.fixture
 def console(db):
     return client_for(make_user("staff"))
@@ -215,3 +222,57 @@ def test_gone_disables_with_the_reason_and_a_cancelled_delivery_does_not_hide_th
     assert response["Location"] == reverse("webhooks_app:webhook-update", args=[webhook.pk])
     webhook.refresh_from_db()
     assert webhook.enabled is True and webhook.disabled_reason == ""
+
+
+# The engine's texts in the reader's language --------------------------------------------------
+
+
+def test_engine_texts_are_shown_in_the_readers_language(console, receiver, make_webhook, admin_api):
+    refused = make_webhook(closed_port_url(), name="Nobody home")
+    receiver.default = Reply(status=410, body=b"gone")
+    gone = make_webhook(receiver.url, name="Retired")
+    emit("contact.created", data={"id": 1})
+    for delivery in Delivery.objects.all():
+        try_now(delivery.pk)
+    at_closed = Delivery.objects.get(webhook=refused)
+    attempt = at_closed.attempts.get()
+    # Stored in English, with the code and its parameters beside.
+    assert (attempt.error_message, attempt.error_code) == ("Connection refused.", "connection_refused")
+    assert at_closed.last_error_code == "connection_refused"
+    gone.refresh_from_db()
+    assert gone.disabled_code == "gone" and gone.disabled_reason.startswith(
+        "The receiver answered 410 Gone on"
+    )
+
+    swedish = {"HTTP_ACCEPT_LANGUAGE": "sv"}
+    page = text(
+        console.get(reverse("webhooks_app:delivery-detail", args=[at_closed.pk]), **swedish).content.decode()
+    )
+    assert "Inget svar: Anslutningen nekades." in page and "Connection refused." not in page
+    edit = text(
+        console.get(reverse("webhooks_app:webhook-update", args=[gone.pk]), **swedish).content.decode()
+    )
+    assert f"Mottagaren svarade 410 Gone {gone.disabled_params['when']} UTC." in edit
+    listing = text(console.get(reverse("webhooks_app:webhook-list"), **swedish).content.decode())
+    assert "Mottagaren svarade 410 Gone" in listing
+    # The API stays in English.
+    body = admin_api.get(f"/api/deliveries/{at_closed.pk}/").json()
+    assert (
+        body["last_error"] == "Connection refused."
+        and body["attempts"][0]["error_message"] == "Connection refused."
+    )
+
+
+def test_rows_written_before_codes_keep_their_text(console, make_webhook):
+    from tests.test_console_views import add_delivery
+
+    webhook = make_webhook("https://crm.example.com/in")
+    delivery = add_delivery(webhook, status=Delivery.Status.FAILED)
+    Delivery.objects.filter(pk=delivery.pk).update(last_response_status=None, last_error="An old text.")
+    delivery.attempts.update(response_status=None, error_message="An old text.")
+    page = text(
+        console.get(
+            reverse("webhooks_app:delivery-detail", args=[delivery.pk]), HTTP_ACCEPT_LANGUAGE="sv"
+        ).content.decode()
+    )
+    assert "Inget svar: An old text." in page

@@ -23,6 +23,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from . import texts
 from .conf import app_settings
 from .models import Attempt, Delivery, Webhook
 
@@ -223,7 +224,8 @@ def webhooks_health(webhooks, *, now: datetime | None = None) -> dict[int, Webho
             result[webhook.pk] = WebhookHealth(
                 code="disabled",
                 since=webhook.disabled_at,
-                reason=webhook.disabled_reason or gettext("Disabled by a user."),
+                reason=texts.shown(webhook.disabled_code, webhook.disabled_params, webhook.disabled_reason)
+                or gettext("Disabled by a user."),
                 **common,
             )
         elif failures:

@@ -153,6 +153,14 @@ class Webhook(models.Model):
         help_text=_("Seconds to wait for the receiver (1-60); empty means the default (10)."),
     )
     disabled_reason = models.CharField(max_length=255, blank=True)
+    disabled_code = models.CharField(
+        max_length=40,
+        blank=True,
+        help_text=_("disabled_reason as a code of webhooks_app.texts (the console translates it)."),
+    )
+    disabled_params = models.JSONField(
+        default=dict, blank=True, help_text=_("The parameters of disabled_code.")
+    )
     disabled_at = models.DateTimeField(null=True, blank=True)
     consecutive_failures = models.PositiveIntegerField(default=0)
     failing_since = models.DateTimeField(null=True, blank=True)
@@ -368,6 +376,14 @@ class Delivery(models.Model):
     )
     last_response_status = models.PositiveSmallIntegerField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
+    last_error_code = models.CharField(
+        max_length=40,
+        blank=True,
+        help_text=_("last_error as a code of webhooks_app.texts (the console translates it)."),
+    )
+    last_error_params = models.JSONField(
+        default=dict, blank=True, help_text=_("The parameters of last_error_code.")
+    )
     last_duration_ms = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -432,6 +448,12 @@ class Attempt(models.Model):
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
     error_class = models.CharField(max_length=16, choices=ErrorClass.choices, blank=True)
     error_message = models.TextField(blank=True)
+    error_code = models.CharField(
+        max_length=40,
+        blank=True,
+        help_text=_("error_message as a code of webhooks_app.texts (the console translates it)."),
+    )
+    error_params = models.JSONField(default=dict, blank=True, help_text=_("The parameters of error_code."))
 
     class Meta:
         ordering = ["delivery", "number", "id"]

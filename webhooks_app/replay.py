@@ -18,7 +18,7 @@ from . import signing
 from .models import Attempt
 from .signing import MASK_BULLET
 
-SIGNATURE_HEADERS = ("webhook-signature", "x-webhook-signature")
+SIGNATURE_HEADER_NAMES = ("webhook-signature", "x-webhook-signature")
 
 
 def attempt_curl(*, attempt: Attempt, signed: bool, now: int | None = None) -> str:
@@ -33,7 +33,7 @@ def attempt_curl(*, attempt: Attempt, signed: bool, now: int | None = None) -> s
         lowered = name.lower()
         if lowered == "webhook-timestamp":
             headers[name] = str(timestamp)
-        elif lowered in SIGNATURE_HEADERS:
+        elif lowered in SIGNATURE_HEADER_NAMES:
             headers[name] = (
                 _signature(lowered, webhook=webhook, msg_id=delivery.event_id, timestamp=timestamp, body=body)
                 if signed

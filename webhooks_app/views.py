@@ -28,7 +28,7 @@ from django.utils.translation import gettext, ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from . import charts, health, permissions, replay, selectors, services
+from . import charts, health, permissions, replay, selectors, services, texts
 from .conf import app_settings
 from .events import ALL_EVENTS, TEST_EVENT
 from .exceptions import (
@@ -362,10 +362,11 @@ def test_outcome(delivery: Delivery) -> tuple[int, str]:
             "code": code,
             "took": took,
         }
+    error = texts.shown(delivery.last_error_code, delivery.last_error_params, delivery.last_error)
     if delivery.status == Delivery.Status.SKIPPED:
         # A recipient webhook's test event has no recipient of its own to send to.
-        return messages.WARNING, gettext("Test event skipped: %(error)s") % {"error": delivery.last_error}
-    problem = code or delivery.last_error or gettext("no answer")
+        return messages.WARNING, gettext("Test event skipped: %(error)s") % {"error": error}
+    problem = code or error or gettext("no answer")
     if delivery.status == Delivery.Status.FAILED:
         return messages.ERROR, gettext("Test event failed: %(problem)s.") % {"problem": problem}
     if delivery.attempt_count:

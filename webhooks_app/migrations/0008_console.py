@@ -16,6 +16,38 @@ class Migration(migrations.Migration):
             name='redelivery_of',
             field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, help_text='The delivery this one redelivers (Redeliver, Redeliver all failed); empty for the first.', null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='webhooks_app.delivery'),
         ),
+        # The engine's texts as codes and parameters (webhooks_app.texts); rows written
+        # before keep their text, with no code.
+        migrations.AddField(
+            model_name='attempt',
+            name='error_code',
+            field=models.CharField(blank=True, help_text='error_message as a code of webhooks_app.texts (the console translates it).', max_length=40),
+        ),
+        migrations.AddField(
+            model_name='attempt',
+            name='error_params',
+            field=models.JSONField(blank=True, default=dict, help_text='The parameters of error_code.'),
+        ),
+        migrations.AddField(
+            model_name='delivery',
+            name='last_error_code',
+            field=models.CharField(blank=True, help_text='last_error as a code of webhooks_app.texts (the console translates it).', max_length=40),
+        ),
+        migrations.AddField(
+            model_name='delivery',
+            name='last_error_params',
+            field=models.JSONField(blank=True, default=dict, help_text='The parameters of last_error_code.'),
+        ),
+        migrations.AddField(
+            model_name='webhook',
+            name='disabled_code',
+            field=models.CharField(blank=True, help_text='disabled_reason as a code of webhooks_app.texts (the console translates it).', max_length=40),
+        ),
+        migrations.AddField(
+            model_name='webhook',
+            name='disabled_params',
+            field=models.JSONField(blank=True, default=dict, help_text='The parameters of disabled_code.'),
+        ),
         # The log across all webhooks (health.deliveries_log). In the database the indexes
         # carry the other filter and the webhook as non-key columns where the database has
         # them (PostgreSQL: INCLUDE; elsewhere Django leaves the clause out): a page of the

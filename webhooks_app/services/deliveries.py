@@ -17,7 +17,7 @@ from django.db import connections, router, transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
-from .. import selectors, signing, transport
+from .. import selectors, signing, texts, transport
 from ..conf import app_settings
 from ..events import TEST_EVENT
 from ..exceptions import DeliveryInProgress, IllegalTransition, WebhookDisabled, WebhookValidationError
@@ -38,6 +38,8 @@ _RECORDED_FIELDS = [
     "lease_until",
     "last_response_status",
     "last_error",
+    "last_error_code",
+    "last_error_params",
     "last_duration_ms",
     "updated_at",
 ]
@@ -210,6 +212,7 @@ class Outcome:
     result: transport.Result | None = None
     # Set when the delivery cannot be sent or tried at all.
     cancel_reason: str = ""
+    cancel_code: str = ""  # cancel_reason as a code of webhooks_app.texts
     error: Exception | None = None
 
 
@@ -227,7 +230,7 @@ def attempt_prepare(delivery: Delivery, *, bodies: dict | None = None) -> Outcom
     # A test event is the one thing sent to a disabled webhook: it is how an admin
     # checks a receiver before enabling it (webhook_send_test).
     if not delivery.webhook.enabled and delivery.event_type != TEST_EVENT:
-        outcome.cancel_reason = "The webhook is disabled."
+        outcome.cancel_reason, outcome.cancel_code = texts.english("webhook_disabled"), "webhook_disabled"
         return outcome
     try:
         outcome.request = delivery_request(delivery=delivery, number=delivery.attempt_count, bodies=bodies)
@@ -250,7 +253,8 @@ def _send(outcome: Outcome) -> transport.Result:
 
 INTERRUPTED = transport.Result(
     error_class=Attempt.ErrorClass.INTERRUPTED,
-    error_message="The worker stopped during the request (task timeout or shutdown).",
+    error_message=texts.english("interrupted"),
+    error_code="interrupted",
 )
 
 
@@ -357,10 +361,13 @@ def attempts_record(*, outcomes: list[Outcome]) -> list[Attempt]:
                 duration_ms=result.duration_ms,
                 error_class=result.error_class,
                 error_message=result.error_message,
+                error_code=result.error_code,
+                error_params=result.error_params,
             )
         )
         delivery.last_response_status = result.status
         delivery.last_error = result.error_message[:500]
+        delivery.last_error_code, delivery.last_error_params = result.error_code, result.error_params
         delivery.last_duration_ms = result.duration_ms
         delivery.lease_until = None
         delivery.updated_at = now
@@ -415,15 +422,22 @@ def _finish(outcome: Outcome, kind: str) -> None:
     delivery = outcome.delivery
     if kind == "cancel":
         delivery_finish(
-            delivery=delivery, status=Delivery.Status.CANCELLED, error=outcome.cancel_reason, uncount=True
+            delivery=delivery,
+            status=Delivery.Status.CANCELLED,
+            error=outcome.cancel_reason,
+            error_code=outcome.cancel_code,
+            uncount=True,
         )
     elif kind == "unattemptable":
         _delivery_unattemptable(delivery=delivery, exc=outcome.error)
     elif kind == "gone":
         delivery_finish(delivery=delivery, status=Delivery.Status.FAILED)
+        when = f"{timezone.now():%Y-%m-%d %H:%M}"
         webhook_disable(
             webhook=delivery.webhook,
-            reason=f"The receiver answered 410 Gone on {timezone.now():%Y-%m-%d %H:%M} UTC.",
+            reason=texts.english("gone", when=when),
+            code="gone",
+            params={"when": when},
         )
     else:
         delivery_finish(delivery=delivery, status=Delivery.Status.FAILED)
@@ -437,7 +451,9 @@ def _delivery_unattemptable(*, delivery: Delivery, exc: Exception) -> None:
     without this the lease would expire and the delivery would be claimed forever.
     """
     logger.error("Delivery %s could not be attempted: %s: %s", delivery.pk, type(exc).__name__, exc)
-    delivery.last_error = f"The delivery could not be attempted: {type(exc).__name__}: {exc}"[:500]
+    detail = f"{type(exc).__name__}: {exc}"[:400]
+    delivery.last_error = texts.english("unattemptable", detail=detail)[:500]
+    delivery.last_error_code, delivery.last_error_params = "unattemptable", {"detail": detail}
     if delivery.attempt_count > len(app_settings.RETRY_SCHEDULE):
         delivery_finish(delivery=delivery, status=Delivery.Status.FAILED)
         return
@@ -447,6 +463,8 @@ def _delivery_unattemptable(*, delivery: Delivery, exc: Exception) -> None:
         next_attempt_at=delivery.next_attempt_at,
         lease_until=None,
         last_error=delivery.last_error,
+        last_error_code=delivery.last_error_code,
+        last_error_params=delivery.last_error_params,
         updated_at=timezone.now(),
     )
 
@@ -494,8 +512,19 @@ ALLOWED_TRANSITIONS = {
 }
 
 
-def delivery_finish(*, delivery: Delivery, status: str, error: str = "", uncount: bool = False) -> None:
-    """Move a pending delivery to a final status; refuses any other transition."""
+def delivery_finish(
+    *,
+    delivery: Delivery,
+    status: str,
+    error: str = "",
+    uncount: bool = False,
+    error_code: str = "",
+    error_params: dict | None = None,
+) -> None:
+    """Move a pending delivery to a final status; refuses any other transition.
+
+    ``error`` (with its webhooks_app.texts code and parameters) replaces the last error.
+    """
     if status not in ALLOWED_TRANSITIONS.get(delivery.status, set()):
         raise IllegalTransition(f"A {delivery.status} delivery cannot become {status}.")
     now = timezone.now()
@@ -507,6 +536,8 @@ def delivery_finish(*, delivery: Delivery, status: str, error: str = "", uncount
         "updated_at": now,
         "last_response_status": delivery.last_response_status,
         "last_error": (error or delivery.last_error)[:500],
+        "last_error_code": error_code if error else delivery.last_error_code,
+        "last_error_params": (error_params or {}) if error else delivery.last_error_params,
         "last_duration_ms": delivery.last_duration_ms,
     }
     if uncount:
@@ -518,6 +549,10 @@ def delivery_finish(*, delivery: Delivery, status: str, error: str = "", uncount
         delivery.next_attempt_at = None
         delivery.lease_until = None
         delivery.last_error = fields["last_error"]
+        delivery.last_error_code, delivery.last_error_params = (
+            fields["last_error_code"],
+            fields["last_error_params"],
+        )
         if uncount:
             delivery.attempt_count -= 1
         if status == Delivery.Status.FAILED:
@@ -525,7 +560,12 @@ def delivery_finish(*, delivery: Delivery, status: str, error: str = "", uncount
 
 
 def delivery_cancel(*, delivery: Delivery) -> Delivery:
-    delivery_finish(delivery=delivery, status=Delivery.Status.CANCELLED, error="Cancelled by a user.")
+    delivery_finish(
+        delivery=delivery,
+        status=Delivery.Status.CANCELLED,
+        error=texts.english("cancelled_by_user"),
+        error_code="cancelled_by_user",
+    )
     return delivery
 
 
@@ -552,7 +592,7 @@ def delivery_retry_now(*, delivery: Delivery) -> Delivery:
     worker holds right now (DeliveryInProgress), and on a disabled webhook
     (WebhookDisabled). The attempt count and the schedule after this try are unchanged.
     """
-    _sending_allowed(delivery.webhook, delivery.event_type)
+    _sending_allowed(Webhook.objects.get(pk=delivery.webhook_id), delivery.event_type)
     now = timezone.now()
     with transaction.atomic():
         row = (
@@ -581,17 +621,19 @@ def delivery_redeliver(*, delivery: Delivery) -> Delivery:
     possibly stale object passed in. Refused on a disabled webhook (WebhookDisabled),
     where the new delivery would be cancelled at once.
     """
-    _sending_allowed(delivery.webhook, delivery.event_type)
+    # The webhook as it is now (the object passed in may hold an old URL or state).
+    webhook = Webhook.objects.get(pk=delivery.webhook_id)
+    _sending_allowed(webhook, delivery.event_type)
     with transaction.atomic():
         status = Delivery.objects.filter(pk=delivery.pk).values_list("status", flat=True).first()
         if status == Delivery.Status.PENDING:
             raise DeliveryInProgress(REDELIVER_PENDING)
         _events_hold([delivery.event_id])
         new = Delivery.objects.create(
-            webhook=delivery.webhook,
+            webhook=webhook,
             event_id=delivery.event_id,
             event_type=delivery.event_type,
-            url=redelivery_url(delivery=delivery, webhook=delivery.webhook),
+            url=redelivery_url(delivery=delivery, webhook=webhook),
             redelivery_of=delivery,
             next_attempt_at=timezone.now(),
         )

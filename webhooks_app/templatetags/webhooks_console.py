@@ -105,3 +105,12 @@ def delivery_state(delivery):
 
     state = getattr(delivery, "state", None)
     return state if state is not None else derive(delivery)
+
+
+@register.simple_tag
+def engine_text(code, params, stored):
+    """``{% engine_text attempt.error_code attempt.error_params attempt.error_message %}``: an
+    engine's text in the reader's language (webhooks_app.texts), or as stored when it has no code."""
+    from ..texts import shown
+
+    return shown(code, params, stored or "")
