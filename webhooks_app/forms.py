@@ -303,6 +303,8 @@ class WebhookForm(forms.ModelForm):
         self.initial["secret"] = ""  # never rendered: a chosen secret is write-only
         self.fields["headers"].widget.stored = dict(self.instance.headers or {}) if self.instance.pk else {}
         if self.instance.pk:
+            # The webhook's page opens on its state and chart, not scrolled down to the form.
+            self.fields["name"].widget.attrs.pop("autofocus", None)
             self.fields["secret"].help_text = gettext(
                 "Optional: type a new secret of your own (at least 16 characters) to replace the current "
                 "one; the current one keeps signing through the rotation overlap. Empty: keep it."

@@ -782,6 +782,10 @@ def delivery_detail(request, pk):
         {
             "webhook": webhook,
             "delivery": delivery,
+            # Where it goes: its own URL, or (a row from before deliveries recorded it) the
+            # webhook's, which is what the engine sends to then.
+            "delivery_url": delivery.url
+            or (webhook.url if webhook.destination == Webhook.Destination.URL else ""),
             "test_outcome": outcome,
             "event": envelope(delivery.event),
             "payload": pretty(body, content_type),

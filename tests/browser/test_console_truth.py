@@ -227,3 +227,24 @@ def test_a_skip_link_leads_to_the_content(page, login):
     assert box["width"] >= 24 and box["height"] >= 24 and box["y"] >= 0  # visible once focused
     page.keyboard.press("Enter")
     expect(page.locator("main#content")).to_be_focused()
+
+
+def test_screenshots_of_the_new_pages(page, login, live_server, screenshot):
+    from tests.browser.test_console_flow import seed_screenshot_data
+
+    crm = seed_screenshot_data()
+    login(page, "/settings/webhooks/deliveries/")
+    expect(page.locator("tr[data-delivery-row]")).to_have_count(8)
+    screenshot(page, "console-log.png", whole_page=True)
+    failed = Delivery.objects.filter(webhook=crm, status="failed").first()
+    page.goto(f"{live_server.url}/settings/webhooks/deliveries/{failed.pk}/")
+    expect(page.get_by_role("button", name="Copy the event id")).to_be_visible()
+    screenshot(page, "console-delivery.png", whole_page=True)
+
+    page.goto(f"{live_server.url}/settings/webhooks/new/")
+    page.get_by_label("Webhook Name").fill("Support desk")
+    page.get_by_label("contact.created").check()
+    page.get_by_label("URL", exact=True).fill("https://support.example.com/webhooks/crm")
+    page.get_by_role("button", name="Create", exact=True).click()
+    expect(page.locator("[data-created-card]")).to_be_visible()
+    screenshot(page, "console-created.png")
