@@ -55,6 +55,14 @@ docs-build: install
 docs: docs-build
 	$(MKDOCS) serve --strict --dev-addr 127.0.0.1:$(DOCS_PORT)
 
+# Bounds of the generated-input tests, per database: Schemathesis with every check
+# (tests/test_schema.py: examples per operation and mode, seconds per operation) and
+# the property tests of every writable field and query parameter (tests/test_api_properties.py).
+SCHEMATHESIS_MAX_EXAMPLES ?= 25
+SCHEMATHESIS_MAX_SECONDS ?= 30
+PROPERTY_MAX_EXAMPLES ?= 25
+export SCHEMATHESIS_MAX_EXAMPLES SCHEMATHESIS_MAX_SECONDS PROPERTY_MAX_EXAMPLES
+
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 PG_UP := $(PY) -c "import socket; socket.create_connection(('127.0.0.1', 5432), 1)"
 

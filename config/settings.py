@@ -1,8 +1,9 @@
 """Settings of the demo project; a host project or a test may import and override them.
 
 Read from the environment: DATABASE_URL (default: SQLite file db.sqlite3), REDIS_URL
-(when set, django-q2 uses the Redis broker, else the ORM broker), SECRET_KEY, DEBUG,
-ALLOWED_HOSTS, WEBHOOKS_ALLOWED_DESTINATIONS, WEBHOOKS_RETENTION_DAYS, Q_WORKERS.
+(when set, django-q2 uses the Redis broker, else the ORM broker), SECRET_KEY, DEBUG
+(off unless DEBUG=1), SECURE_COOKIES, ALLOWED_HOSTS, WEBHOOKS_ALLOWED_DESTINATIONS,
+WEBHOOKS_RETENTION_DAYS, Q_WORKERS.
 """
 
 import os
@@ -49,7 +50,9 @@ def database_from_url(url: str) -> dict:
     raise ValueError(f"DATABASE_URL scheme {parts.scheme!r} is not supported (sqlite, postgres)")
 
 
-DEBUG = env_bool("DEBUG", True)
+# Off unless asked for (DEBUG=1): Django's DEBUG pages show settings, code and the
+# request to anyone who can make a request fail, a too-large body included.
+DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = os.environ.get("SECRET_KEY", "django-insecure-demo-key-change-me-in-production-0123456789")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 
@@ -150,8 +153,15 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "webhooks_app:webhook-list"
 LOGOUT_REDIRECT_URL = "login"
 
-SESSION_COOKIE_SECURE = not DEBUG
-CSRF_COOKIE_SECURE = not DEBUG
+# HTTPS-only cookies whenever DEBUG is off; `make run` (rundemo) serves plain HTTP
+# and says SECURE_COOKIES=0 for its web server, else a browser on another machine
+# could not log in.
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
+
+# Request bodies: Django's default (2.5 MiB) said out loud. The largest body the API
+# takes is an event of WEBHOOKS["MAX_PAYLOAD_BYTES"] (256 KiB by default); a larger
+# body is a 413 (the API's JSON one, config.errors for the rest of the site).
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 

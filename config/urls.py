@@ -19,3 +19,6 @@ urlpatterns = [
     # GET /healthz (open, status only) and GET /metrics (the metrics extra; a token or staff).
     path("", include("webhooks_app.metrics.urls")),
 ]
+
+# A body over DATA_UPLOAD_MAX_MEMORY_SIZE is a short 413 page, not Django's 400.
+handler400 = "config.errors.bad_request"

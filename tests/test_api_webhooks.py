@@ -285,7 +285,7 @@ INVALID = [
     ({"name": ""}, "name"),
     ({"name": "   "}, "name"),
     ({"name": "n" * 101}, "name"),
-    ({"name": 12}, None),  # DRF accepts numbers as text; not an error
+    ({"name": 12}, "name"),  # a text is a JSON string, as the schema says (DRF would coerce)
     ({"name": ["a"]}, "name"),
     ({"name": "bad\x00name"}, "name"),
     ({"description": "d" * 1001}, "description"),
@@ -298,7 +298,11 @@ INVALID = [
     ({"enabled": "maybe"}, "enabled"),
     ({"api_key": "line\nbreak"}, "api_key"),
     ({"api_key": "k" * 501}, "api_key"),
-    ({"api_key": 123}, None),
+    ({"api_key": 123}, "api_key"),
+    ({"enabled": 1}, "enabled"),
+    ({"enabled": "true"}, "enabled"),
+    ({"timeout": "5"}, "timeout"),
+    ({"timeout": 5.0}, "timeout"),
     ({"api_key_header": "Content-Type"}, "api_key_header"),
     ({"api_key_header": "Bad Header"}, "api_key_header"),
     ({"filters": ["a"]}, "filters"),

@@ -164,6 +164,36 @@ RULES = [
         "is set by webhooks_app itself",
     ),
     (
+        "API key header under the app's prefix",
+        {"api_key_header": "X-Webhook-Key"},
+        "api_key_header",
+        "X-Webhook-Key is set by webhooks_app itself: names starting with X-Webhook- or webhook-",
+    ),
+    (
+        "secret hash header under Standard Webhooks' prefix",
+        {"secret_hash_header": "Webhook-Version"},
+        "secret_hash_header",
+        "Webhook-Version is set by webhooks_app itself",
+    ),
+    (
+        "hop-by-hop API key header",
+        {"api_key_header": "Proxy-Authorization"},
+        "api_key_header",
+        "Proxy-Authorization is about the connection, not the request (a hop-by-hop header)",
+    ),
+    (
+        "hop-by-hop secret hash header",
+        {"secret_hash_header": "TE"},
+        "secret_hash_header",
+        "TE is about the connection, not the request",
+    ),
+    (
+        "secret hash in the API key's header",
+        {"secret_hash_header": "x-api-key"},
+        "secret_hash_header",
+        "x-api-key is already the API key header.",
+    ),
+    (
         "topic prefix that cannot go into a header",
         {"topic_prefix": "acme corp."},
         "topic_prefix",

@@ -2,7 +2,9 @@
 
 import json
 
+from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from . import crypto
 
@@ -32,9 +34,21 @@ class EncryptedJSONField(models.TextField):
     def from_db_value(self, value, expression, connection):
         return json.loads(crypto.decrypt(value)) if value else {}
 
+    default_error_messages = {"invalid": _('Enter a JSON object, for example {"X-Tenant": "acme"}.')}
+
     def to_python(self, value):
+        """The object; a text is read as JSON (what value_to_string wrote, e.g. in a fixture).
+
+        Text that is not JSON is a validation error, never a JSONDecodeError: the
+        field's validators then decide whether what it holds is acceptable.
+        """
         if isinstance(value, str):
-            return json.loads(value) if value else {}
+            if not value:
+                return {}
+            try:
+                return json.loads(value)
+            except (ValueError, RecursionError):  # not JSON, an integer too long, nested too deeply
+                raise ValidationError(self.error_messages["invalid"], code="invalid") from None
         return value if value is not None else {}
 
     def get_prep_value(self, value):

@@ -275,7 +275,7 @@ class WebhookForm(forms.ModelForm):
             "sets a recipient's address chooses where it goes. Turn it on only if every recipient may hold them."
         )
         help_texts["secret_hash_header"] = _(
-            "Optional. A header name, e.g. X-Webhook-Secret-Hash: every request then carries the hex "
+            "Optional. A header name, e.g. X-Secret-Hash: every request then carries the hex "
             "SHA-256 of the signing secret in it, for receivers that compare a fixed value. Empty: off."
         )
         error_messages = {"name": {"required": _("Give the webhook a name.")}}

@@ -245,14 +245,20 @@ class Webhook(models.Model):
                 validate(getattr(self, name))
             except ValidationError as exc:
                 errors[name] = exc.error_list
+        # One header, one meaning: the secret hash may not go in the API key's header,
+        # and a custom header may be neither.
+        api_key_header = (self.api_key_header or "X-API-Key").lower()
+        if isinstance(self.secret_hash_header, str) and self.secret_hash_header.lower() == api_key_header:
+            errors.setdefault("secret_hash_header", []).append(
+                gettext("%(name)s is already the API key header.") % {"name": self.secret_hash_header}
+            )
         if "headers" not in errors and isinstance(self.headers, dict):
-            # One header, one meaning: a custom header may not also be the API key's
-            # or the secret hash's.
-            taken = {(self.api_key_header or "X-API-Key").lower(), (self.secret_hash_header or "").lower()}
+            taken = {api_key_header, (self.secret_hash_header or "").lower()}
             clash = sorted(n for n in self.headers if n.lower() in taken)
             if clash:
                 errors["headers"] = [
-                    f"Header {clash[0]!r} is already the API key header or the secret hash header."
+                    gettext("Header %(name)s is already the API key header or the secret hash header.")
+                    % {"name": repr(clash[0])}
                 ]
         if errors:
             raise ValidationError(errors)

@@ -75,6 +75,37 @@ class DeliveryListParams(forms.Form):
         }
 
 
+class DeliveryCursorField(forms.CharField):
+    """A position in a webhook's delivery log, as the console's Newer and Older links write it."""
+
+    default_error_messages = {
+        "cursor": _("Not a position in the delivery log; follow the Newer and Older links.")
+    }
+
+    def validate(self, value):
+        super().validate(value)
+        from .selectors import delivery_cursor_parse  # selectors imports the models, as this does
+
+        if value and delivery_cursor_parse(value) is None:
+            raise forms.ValidationError(self.error_messages["cursor"], code="cursor")
+
+
+class DeliveryPageParams(forms.Form):
+    """The console's keyset cursors of the delivery log (the API pages with DRF's ``cursor``)."""
+
+    older = DeliveryCursorField(
+        required=False, max_length=60, label=_("Older"), help_text="The page of older deliveries."
+    )
+    newer = DeliveryCursorField(
+        required=False, max_length=60, label=_("Newer"), help_text="The page of newer deliveries."
+    )
+
+    def selector_kwargs(self) -> dict:
+        """older / newer for selectors.delivery_page ("" for a refused one: the newest page)."""
+        data = getattr(self, "cleaned_data", {})
+        return {"older": data.get("older") or "", "newer": data.get("newer") or ""}
+
+
 INSIGHT_PERIOD_LABELS = {"24h": _("Last 24 hours"), "7d": _("Last 7 days")}
 
 

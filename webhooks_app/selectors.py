@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -380,15 +381,19 @@ def delivery_cursor(delivery) -> str:
     return f"{micros}-{delivery.pk}"
 
 
-def _cursor_parse(cursor: str | None):
-    if not cursor or len(cursor) > 60:
-        return None
-    micros, _, pk = cursor.partition("-")
-    if not (micros.isdigit() and pk.isdigit()):
+# ASCII digits only: str.isdigit() also takes "²" and "٣", which int() refuses.
+DELIVERY_CURSOR_RE = re.compile(r"([0-9]{1,20})-([0-9]{1,19})")
+MAX_PK = 2**63 - 1  # a BigAutoField; a larger id would overflow the query's parameter
+
+
+def delivery_cursor_parse(cursor: str | None) -> tuple[datetime, int] | None:
+    """The (created_at, id) a delivery_cursor() text names, or None when it names none."""
+    match = DELIVERY_CURSOR_RE.fullmatch(cursor) if isinstance(cursor, str) else None
+    if not match or int(match[2]) > MAX_PK:
         return None
     try:
-        return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(micros)), int(pk)
-    except OverflowError:
+        return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(match[1])), int(match[2])
+    except OverflowError:  # beyond the year 9999
         return None
 
 
@@ -402,8 +407,8 @@ def delivery_page(
     COUNT(*) (page 2,000 of a million-row log costs what page 1 does). A cursor
     that cannot be read gives the newest page.
     """
-    after = _cursor_parse(newer)
-    before = None if after else _cursor_parse(older)
+    after = delivery_cursor_parse(newer)
+    before = None if after else delivery_cursor_parse(older)
     qs = queryset.order_by("-created_at", "-id")
     if after:
         moment, pk = after

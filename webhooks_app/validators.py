@@ -19,20 +19,29 @@ from .exceptions import InvalidEventData, WebhookValidationError
 
 # \Z, not $: $ also matches before a trailing newline ("X-Key\n").
 HEADER_NAME_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}\Z")
-RESERVED_HEADERS = {
-    "content-type",
-    "content-length",
-    "host",
-    "user-agent",
-    "webhook-id",
-    "webhook-timestamp",
-    "webhook-signature",
-    "x-webhook-signature",
-    "x-webhook-event",
-    "x-webhook-attempt",
-    "transfer-encoding",
-    "connection",
-}
+# Headers webhooks_app sets on every request itself (services.deliveries.delivery_request).
+APP_HEADERS = frozenset({"content-type", "user-agent"})
+# Every name under these prefixes is the app's: Standard Webhooks' webhook-id,
+# -timestamp, -signature and the X-Webhook-* ones today, and whatever is added later.
+APP_HEADER_PREFIXES = ("x-webhook-", "webhook-")
+# Headers about one connection or the framing of the body, not about the request
+# (RFC 9110 7.6.1 and 9112): the HTTP client writes them, a proxy drops or rewrites
+# them, and a static value would break the request (Content-Length, Transfer-Encoding,
+# Expect: 100-continue) or never reach the receiver (Proxy-*, Connection, Keep-Alive).
+HOP_BY_HOP_HEADERS = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "expect",
+        "host",
+        "content-length",
+    }
+)
+HOP_BY_HOP_PREFIXES = ("proxy-",)
 
 
 # The longest URL a webhook, a delivery or an attempt holds (their columns' max_length).
@@ -81,14 +90,41 @@ def validate_webhook_url(value: str) -> None:
 
 
 def validate_header_name(value: str) -> None:
-    if not HEADER_NAME_RE.match(value or ""):
+    """A request header name a webhook may set: an HTTP token that is not reserved.
+
+    The one rule for the API key header, the secret hash header and the custom
+    headers' names (the model runs it for each; the console, the API and the admin
+    show its message). Reserved, case-insensitively: the names the app sets itself,
+    every ``X-Webhook-*`` and ``webhook-*`` name, and the hop-by-hop and framing
+    headers (HOP_BY_HOP_HEADERS, ``Proxy-*``).
+    """
+    if not isinstance(value, str) or not HEADER_NAME_RE.match(value):
         raise ValidationError(
             gettext("A header name is 1-64 letters, digits or -_. (no spaces or line breaks)."),
             code="header_name",
         )
-    if value.lower() in RESERVED_HEADERS:
+    lower = value.lower()
+    if lower in APP_HEADERS:
         raise ValidationError(
             gettext("%(name)s is set by webhooks_app itself.") % {"name": value}, code="header_reserved"
+        )
+    if lower.startswith(APP_HEADER_PREFIXES):
+        raise ValidationError(
+            gettext(
+                "%(name)s is set by webhooks_app itself: names starting with X-Webhook- or webhook- "
+                "are reserved for its own headers."
+            )
+            % {"name": value},
+            code="header_reserved",
+        )
+    if lower in HOP_BY_HOP_HEADERS or lower.startswith(HOP_BY_HOP_PREFIXES):
+        raise ValidationError(
+            gettext(
+                "%(name)s is about the connection, not the request (a hop-by-hop header): "
+                "the HTTP client sets it, a webhook cannot."
+            )
+            % {"name": value},
+            code="header_reserved",
         )
 
 
@@ -178,6 +214,7 @@ def validate_event_types(events: list[str], *, kept=()) -> None:
 # Per-webhook request options ----------------------------------------------------
 
 MAX_CUSTOM_HEADERS = 20
+HEADERS_NOT_AN_OBJECT = _('Headers are a JSON object of name -> value, e.g. {"X-Tenant": "acme"}.')
 MAX_HEADER_VALUE = 1000
 MIN_SECRET_LENGTH = 16
 MAX_SECRET_LENGTH = 500
@@ -195,11 +232,7 @@ def validate_custom_headers(value) -> None:
     if value in (None, ""):
         return
     if not isinstance(value, dict):
-        raise WebhookValidationError(
-            gettext('Headers are a JSON object of name -> value, e.g. {"X-Tenant": "acme"}.'),
-            field="headers",
-            code="headers",
-        )
+        raise WebhookValidationError(str(HEADERS_NOT_AN_OBJECT), field="headers", code="headers")
     if len(value) > MAX_CUSTOM_HEADERS:
         raise WebhookValidationError(
             gettext("At most %(max)d headers; there are %(count)d.")

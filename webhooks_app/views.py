@@ -47,7 +47,13 @@ from .forms import (
     form_errors_add,
 )
 from .models import Attempt, Delivery, Webhook
-from .params import INSIGHT_PERIOD_LABELS, WebhookListParams, WebhookStatsParams, params_clean
+from .params import (
+    INSIGHT_PERIOD_LABELS,
+    DeliveryPageParams,
+    WebhookListParams,
+    WebhookStatsParams,
+    params_clean,
+)
 from .payloads import envelope, render
 from .validators import validate_filters
 
@@ -589,12 +595,9 @@ def webhook_deliveries(request, pk):
     filters = filter_form.selector_kwargs()
     deliveries = selectors.delivery_list(webhook=webhook, **filters).defer("event__data", "event__context")
     # Newer/older by keyset: any page of a million-row log costs one index range scan.
-    page = selectors.delivery_page(
-        queryset=deliveries,
-        size=DELIVERIES_PER_PAGE,
-        older=request.GET.get("older", ""),
-        newer=request.GET.get("newer", ""),
-    )
+    # A cursor that names no position is refused like a filter: the newest page, a 400.
+    cursors, cursor_errors = params_clean(DeliveryPageParams(request.GET))
+    page = selectors.delivery_page(queryset=deliveries, size=DELIVERIES_PER_PAGE, **cursors.selector_kwargs())
     query = request.GET.copy()
     for name in ("page", "older", "newer"):
         query.pop(name, None)
@@ -613,11 +616,14 @@ def webhook_deliveries(request, pk):
             "query": query.urlencode(),
             "redeliver_form": RedeliverFailedForm(),
             "params_errors": params_messages(
-                errors,
-                {n: f.label or n.replace("_", " ").capitalize() for n, f in filter_form.fields.items()},
+                {**errors, **cursor_errors},
+                {
+                    n: f.label or n.replace("_", " ").capitalize()
+                    for n, f in {**filter_form.fields, **cursors.fields}.items()
+                },
             ),
         },
-        status=400 if errors else 200,
+        status=400 if errors or cursor_errors else 200,
     )
 
 

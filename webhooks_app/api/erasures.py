@@ -4,6 +4,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.response import Response
 
+from ..conf import app_settings
 from ..models import Erasure
 from ..services import erasure as erasure_service
 from .errors import service_errors
@@ -16,12 +17,24 @@ REQUEST_SECONDS = 15.0
 
 
 class ErasureRequestSerializer(serializers.Serializer):
-    key = serializers.CharField(
-        max_length=200, help_text="A path of WEBHOOKS['SUBJECT_PATHS'], e.g. email or $context.user_id."
+    key = serializers.ChoiceField(
+        choices=[],
+        help_text="A path of WEBHOOKS['SUBJECT_PATHS'], e.g. email or $context.user_id.",
+        error_messages={
+            "invalid_choice": "\"{input}\" is not a declared subject path (WEBHOOKS['SUBJECT_PATHS'])."
+        },
     )
-    value = serializers.JSONField(
-        help_text="The subject's value at that path (a string or an integer; compared as text). Never stored."
+    # A string (an integer is read as its text): what the service compares, as text.
+    value = serializers.CharField(
+        max_length=erasure_service.MAX_VALUE_LENGTH,
+        trim_whitespace=False,
+        help_text="The subject's value at that path (compared as text). Never stored.",
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The declared paths, read when the request (or the schema) is made: they follow settings.
+        self.fields["key"].choices = list(app_settings.SUBJECT_PATHS)
 
 
 class ErasureSerializer(serializers.ModelSerializer):

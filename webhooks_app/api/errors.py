@@ -2,10 +2,15 @@
 
 import contextlib
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import QueryDict
+from django.utils.datastructures import MultiValueDict
 from rest_framework import status
 from rest_framework.exceptions import APIException, ParseError, ValidationError
 from rest_framework.parsers import JSONParser
+from rest_framework.renderers import JSONRenderer
 from rest_framework.settings import api_settings
 
 from ..exceptions import (
@@ -26,6 +31,31 @@ class Conflict(APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "The object's current state does not allow this."
     default_code = "conflict"
+
+
+class RequestTooLarge(APIException):
+    """The request body is larger than Django's DATA_UPLOAD_MAX_MEMORY_SIZE."""
+
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "request_too_large"
+
+
+def api_exception(exc: Exception, request=None) -> Exception:
+    """An exception as the API answers it: Django's RequestDataTooBig becomes a JSON 413.
+
+    Django raises RequestDataTooBig when DRF reads a body over
+    DATA_UPLOAD_MAX_MEMORY_SIZE; left alone it is Django's 400 page (its DEBUG page
+    with DEBUG on). The request's data is then emptied, as DRF does after a parse
+    error, so that rendering the answer does not read the body again.
+    """
+    if not isinstance(exc, RequestDataTooBig):
+        return exc
+    if request is not None:
+        request._full_data = request._data = QueryDict()
+        request._files = MultiValueDict()
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return RequestTooLarge(f"The request body is larger than the {limit} bytes this server accepts.")
 
 
 def validation_detail(exc: Exception) -> dict:
@@ -74,3 +104,19 @@ class JSONBodyParser(JSONParser):
             return super().parse(stream, media_type, parser_context)
         except RecursionError:
             raise ParseError("JSON parse error - nested too deeply.") from None
+
+
+class JSONEscapingRenderer(JSONRenderer):
+    """DRF's JSON renderer; an answer that cannot be UTF-8 is written with \\u escapes.
+
+    A message may repeat what the request sent (an unknown field's name, a refused
+    choice), and JSON can carry a lone surrogate ("\\ud800") that UTF-8 cannot: the
+    answer is then all-ASCII JSON, which says the same, instead of a 500.
+    """
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        try:
+            return super().render(data, accepted_media_type, renderer_context)
+        except UnicodeEncodeError:
+            self.ensure_ascii = True
+            return super().render(data, accepted_media_type, renderer_context)

@@ -48,6 +48,11 @@ ERRORS = {
         "The object's state refuses the action (a delivery still pending cannot be redelivered); "
         "detail says why.",
     ),
+    "413": (
+        "ErrorDetail",
+        ERROR_DETAIL,
+        "The body is larger than the server accepts (Django's DATA_UPLOAD_MAX_MEMORY_SIZE).",
+    ),
     "415": ("ErrorDetail", ERROR_DETAIL, "The body must be application/json."),
     "429": (
         "ErrorDetail",
@@ -75,7 +80,8 @@ class WebhooksAutoSchema(AutoSchema):
     Every operation needs authentication and a permission (401, 403) and may be
     throttled (429 with Retry-After, api.throttling); operations
     with an id in the path or a paginated list can 404; operations that take a
-    body or query filters can 400 (and 415 for a body that is not JSON).
+    body or query filters can 400 (413 for a body over DATA_UPLOAD_MAX_MEMORY_SIZE, 415 for
+    one that is not JSON).
     """
 
     def get_operation(self, *args, **kwargs):
@@ -89,17 +95,29 @@ class WebhooksAutoSchema(AutoSchema):
             operation["description"] = f"{description}\n\n{needed}" if description else needed
         return operation
 
+    def _map_basic_serializer(self, serializer, direction):
+        """A request body that refuses unknown keys (StrictFieldsMixin) says so:
+        ``additionalProperties: false``. (It also takes the read-only fields back, as read.)"""
+        from .serializers import StrictFieldsMixin
+
+        schema = super()._map_basic_serializer(serializer, direction)
+        if direction == "request" and isinstance(serializer, StrictFieldsMixin):
+            schema["additionalProperties"] = False
+        return schema
+
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
         codes = ["401", "403", "429"]
-        if "{" in self.path or (self._is_list_view() and self._get_paginator()):
+        paginated = self._is_list_view() and self._get_paginator()
+        if "{" in self.path or paginated:
             codes.append("404")
         takes_body = self.method in ("POST", "PUT", "PATCH") and self.get_request_serializer() is not None
         query_form = getattr(self.view, "query_forms", {}).get(getattr(self.view, "action", None))
-        if takes_body or query_form is not None:
+        # A paginated list refuses a page size it cannot read (StrictPageSizeMixin).
+        if takes_body or query_form is not None or paginated:
             codes.append("400")
         if takes_body:
-            codes.append("415")
+            codes += ["413", "415"]
         if getattr(self.view, "action", None) in getattr(self.view, "conflict_actions", ()):
             codes.append("409")
         for code in sorted(codes):
@@ -149,7 +167,11 @@ def form_parameters(form_class) -> list[OpenApiParameter]:
     for name, field in form_class.base_fields.items():
         schema: dict = {"type": "string"}
         if isinstance(field, forms.ChoiceField):
+            # An optional choice left empty ("?status=", as the console's "Any" sends it) is
+            # no filter: the empty value is accepted, so the schema lists it.
             schema["enum"] = [value for value, _ in field.choices if value]
+            if not field.required:
+                schema["enum"].append("")
         elif isinstance(field, forms.DateTimeField):
             schema["format"] = "date-time"
         if getattr(field, "max_length", None):

@@ -4,6 +4,7 @@ import copy
 from collections.abc import Mapping
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import models
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.fields import SkipField
@@ -13,7 +14,63 @@ from ..events import ALL_EVENTS, TEST_EVENT, registry, resource_wildcard
 from ..exceptions import InvalidEventData
 from ..models import Attempt, Delivery, Event, Webhook, WebhookSettings
 from ..payloads import to_jsonable
+from ..validators import HEADERS_NOT_AN_OBJECT
 from .errors import validation_detail
+
+# JSON types, as the schema states them. DRF coerces what it is given: 5 becomes "5"
+# in a text field, "true", "on" or 1 True in a boolean one, "5" or 5.0 the integer 5.
+# The API takes each field's own JSON type only, so that the schema is the contract.
+
+
+class StrictCharField(serializers.CharField):
+    """A text: a JSON string only."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictURLField(serializers.URLField):
+    """A URL: a JSON string only."""
+
+    default_error_messages = {"not_text": "Not a valid string."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("not_text")
+        return super().to_internal_value(data)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """true or false only."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer only (not a text, a float or a boolean)."""
+
+    def to_internal_value(self, data):
+        if type(data) is not int:
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+# The model fields of the API's writable models, mapped to the strict fields above.
+STRICT_FIELD_MAPPING = {
+    **serializers.ModelSerializer.serializer_field_mapping,
+    models.CharField: StrictCharField,
+    models.TextField: StrictCharField,
+    models.URLField: StrictURLField,
+    models.BooleanField: StrictBooleanField,
+    models.PositiveSmallIntegerField: StrictIntegerField,
+    models.PositiveIntegerField: StrictIntegerField,
+    models.IntegerField: StrictIntegerField,
+}
 
 
 @extend_schema_field({"type": "object", "additionalProperties": {}})
@@ -85,7 +142,7 @@ class SubscribedEventField(EventTypeField):
         return data
 
 
-class SecretField(serializers.CharField):
+class SecretField(StrictCharField):
     """A chosen signing secret, write-only: blank or left out keeps (or, on create, generates) one."""
 
     def run_validation(self, data=serializers.empty):
@@ -107,6 +164,14 @@ class CustomHeadersField(serializers.JSONField):
         # A listed row keeps its headers encrypted until here, and one no key can
         # decrypt still reads (selectors.webhook_headers_hint).
         return selectors.webhook_headers_hint(instance)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        # An object, as the schema says: a JSON text ('{"X-A": "v"}') is not one, though
+        # the model field would read it as one.
+        if not isinstance(value, dict):
+            raise serializers.ValidationError(str(HEADERS_NOT_AN_OBJECT), code="headers")
+        return value
 
     def to_representation(self, value):
         return value
@@ -181,13 +246,15 @@ class StrictFieldsMixin:
 class WebhookSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     """A webhook as read and written through the API (never with its signing secret)."""
 
+    serializer_field_mapping = STRICT_FIELD_MAPPING
+
     events = serializers.ListField(
         child=SubscribedEventField(),
         allow_empty=True,  # the model says "Choose at least one event, or All events."
         help_text='Event type names this webhook receives, or ["*"] for all events '
         "(including types declared later). GET /api/event-types/ lists the declared types.",
     )
-    api_key = serializers.CharField(
+    api_key = StrictCharField(
         write_only=True,
         required=False,
         allow_blank=True,
@@ -208,7 +275,7 @@ class WebhookSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         "is a literal (equals), a list (one of) or an object of operators ($eq $ne $in $nin $gt "
         "$gte $lt $lte $exists $contains). Every condition must hold.",
     )
-    timeout = serializers.IntegerField(
+    timeout = StrictIntegerField(
         required=False,
         allow_null=True,
         min_value=1,
@@ -478,7 +545,7 @@ class RedeliverFailedResultSerializer(serializers.Serializer):
 class WebhookSettingsSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     """The site-wide webhook settings: the switch for all sending."""
 
-    enabled = serializers.BooleanField(
+    enabled = StrictBooleanField(
         help_text="false: events and deliveries are still recorded, nothing is sent; true again: "
         "everything held is sent, oldest first."
     )

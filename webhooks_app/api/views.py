@@ -9,7 +9,7 @@ from rest_framework import status, viewsets
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotAuthenticated, NotFound, ValidationError
-from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
+from rest_framework.renderers import BrowsableAPIRenderer
 from rest_framework.response import Response
 
 from .. import health, selectors, services
@@ -17,7 +17,7 @@ from ..events import event_context, registry
 from ..models import Delivery, Event, Webhook
 from ..params import DeliveryListParams, WebhookListParams, WebhookStatsParams, params_clean
 from . import serializers as s
-from .errors import JSONBodyParser, service_errors
+from .errors import JSONBodyParser, JSONEscapingRenderer, api_exception, service_errors
 from .pagination import DeliveryCursorPagination, WebhookPagination
 from .permissions import ActionPermissions
 from .schema import SCHEMA_SETTINGS, WebhooksAutoSchema, extend_schema, form_parameters
@@ -46,7 +46,7 @@ class WebhooksAPIMixin(AuthFailureThrottling):
     # The throttle scope of viewset actions that are not plain reads or writes (APIScopeThrottle).
     throttle_scopes: dict = {}
     parser_classes = [JSONBodyParser]
-    renderer_classes = [JSONRenderer, BrowsableAPIRenderer]
+    renderer_classes = [JSONEscapingRenderer, BrowsableAPIRenderer]
     schema = WebhooksAutoSchema()
     # Marks the views the /api/schema/ documents (api.schema.only_this_api).
     webhooks_api = True
@@ -72,6 +72,10 @@ class WebhooksAPIMixin(AuthFailureThrottling):
         in the view, after the middleware has run.
         """
         return event_context(source="api", actor=self.request.user.get_username())
+
+    def handle_exception(self, exc):
+        # A body over DATA_UPLOAD_MAX_MEMORY_SIZE: a JSON 413, not Django's 400 page.
+        return super().handle_exception(api_exception(exc, getattr(self, "request", None)))
 
 
 @extend_schema_view(

@@ -61,11 +61,17 @@ class Command(BaseCommand):
 
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         manage = [sys.executable, "manage.py"]
+        # DEBUG is off unless asked for (DEBUG=1). runserver then serves the static files
+        # only when told to (--insecure: fine for a demo, a production site has its own
+        # static server), and it speaks plain HTTP, so its cookies cannot be HTTPS-only.
+        web_env = {**env, "SECURE_COOKIES": env.get("SECURE_COOKIES", "0")}
         # Each child leads a process group of its own, so that it can be stopped
         # whole (qcluster's workers too) and is stopped by this command only, in order.
         procs = [
             subprocess.Popen(
-                [*manage, "runserver", f"{host}:{port}", "--noreload"], env=env, process_group=0
+                [*manage, "runserver", f"{host}:{port}", "--noreload", "--insecure"],
+                env=web_env,
+                process_group=0,
             ),
             subprocess.Popen([*manage, "qcluster"], env=env, process_group=0),
         ]
