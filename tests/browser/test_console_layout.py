@@ -203,7 +203,9 @@ def test_on_a_phone_attempts_are_collapsed_but_the_last(
     )
     # Every attempt expanded, as before, the page was about 4,100 px tall on a phone.
     assert height < expanded * 0.6, f"{height} px collapsed, {expanded} px expanded"
-    page.evaluate("() => document.querySelectorAll('details[data-attempt]').forEach((d, i, all) => d.open = i === all.length - 1)")
+    page.evaluate(
+        "() => document.querySelectorAll('details[data-attempt]').forEach((d, i, all) => d.open = i === all.length - 1)"
+    )
     # A collapsed attempt opens on a tap on its summary.
     attempts.nth(0).locator("summary.wh-attempt-head").click()
     expect(attempts.nth(0)).to_have_attribute("open", "")
