@@ -1,11 +1,13 @@
 """Issue 21, copy helpers: the event id shown whole, and "Copy as curl" of an attempt that a
 receiver accepts when run by hand (signed afresh for who may read the signing secret)."""
 
+import shutil
 import subprocess
 
 import pytest
 from django.urls import reverse
 
+from tests.conftest import IN_CI
 from tests.test_console_health import try_now
 from tests.test_console_views import client_for, make_user
 from webhooks_app import emit
@@ -32,6 +34,7 @@ def curl_url(attempt):
     return reverse("webhooks_app:attempt-curl", args=[attempt.pk])
 
 
+@pytest.mark.skipif(shutil.which("curl") is None and not IN_CI, reason="curl is not installed")
 def test_copy_as_curl_replays_a_request_the_receiver_verifies(db, receiver, sent):
     webhook, delivery, attempt = sent
     from django.contrib.auth.models import User

@@ -194,7 +194,18 @@ def test_on_a_phone_attempts_are_collapsed_but_the_last(
     opened = [attempts.nth(i).get_attribute("open") is not None for i in range(6)]
     assert opened == [False] * 5 + [True]
     height = page.evaluate("document.documentElement.scrollHeight")
-    assert height < 3200, f"the delivery page is {height} px tall on a phone"
+    for i in range(5):
+        box = attempts.nth(i).bounding_box()
+        assert box["height"] < 64, f"collapsed attempt {i + 1} is {box['height']} px tall"
+    expanded = page.evaluate(
+        "() => { document.querySelectorAll('details[data-attempt]').forEach(d => d.open = true);"
+        " return document.documentElement.scrollHeight; }"
+    )
+    # Every attempt expanded, as before, the page was about 4,100 px tall on a phone.
+    assert height < expanded * 0.6, f"{height} px collapsed, {expanded} px expanded"
+    page.evaluate(
+        "() => document.querySelectorAll('details[data-attempt]').forEach((d, i, all) => d.open = i === all.length - 1)"
+    )
     # A collapsed attempt opens on a tap on its summary.
     attempts.nth(0).locator("summary.wh-attempt-head").click()
     expect(attempts.nth(0)).to_have_attribute("open", "")
