@@ -347,8 +347,8 @@ def test_create_saves_the_webhook_and_says_so(console, staff):
         form_data(api_key="my-api-key-42", timeout="7", filters='{"accepts_email": true}'),
         follow=True,
     )
-    assert response.redirect_chain == [(reverse("webhooks_app:webhook-list"), 302)]
     webhook = Webhook.objects.get()
+    assert response.redirect_chain == [(reverse("webhooks_app:webhook-update", args=[webhook.pk]), 302)]
     assert webhook.name == "CRM sync"
     assert webhook.events == ["contact.created", "contact.updated"]
     assert webhook.url == "https://crm.example.com/hooks"
@@ -357,7 +357,7 @@ def test_create_saves_the_webhook_and_says_so(console, staff):
     assert webhook.filters == {"accepts_email": True}
     assert webhook.enabled and webhook.created_by == staff
     assert webhook.secret.startswith("whsec_")
-    assert "Webhook “CRM sync” created." in response.content.decode()
+    assert "Webhook “CRM sync” created" in response.content.decode()
 
 
 def test_all_events_is_stored_as_star(console):
@@ -627,7 +627,7 @@ def test_send_test_event_reaches_the_receiver_and_shows_the_outcome(receiver, ma
 
     delivery = Delivery.objects.get(webhook=webhook)
     assert delivery.status == Delivery.Status.SUCCEEDED
-    assert response.redirect_chain[-1][0] == delivery.get_absolute_url()
+    assert response.redirect_chain[-1][0] == delivery.get_absolute_url() + "?test=1"
     html = response.content.decode()
     assert "Test event delivered: the receiver answered HTTP 200" in html
     assert payload["id"] in html

@@ -134,7 +134,9 @@ def url_of(route: Route, world: dict) -> str:
     kwargs = {}
     for param in route.params:
         hint = f"{param} {segment_before(route.pattern, param)}"
-        if "deliver" in hint:
+        if "attempt" in hint:
+            kwargs[param] = world["attempt"]
+        elif "deliver" in hint:
             kwargs[param] = world["delivery"]
         elif "webhook" in hint:
             kwargs[param] = world["webhook"]
@@ -165,7 +167,7 @@ def world(db):
     Delivery.objects.filter(pk=delivery.pk).update(
         status=Delivery.Status.FAILED, attempt_count=1, completed_at=timezone.now(), next_attempt_at=None
     )
-    Attempt.objects.create(
+    attempt = Attempt.objects.create(
         delivery=delivery,
         number=1,
         request_url=URL,
@@ -173,7 +175,7 @@ def world(db):
         error_class=Attempt.ErrorClass.CONNECTION,
         error_message="Connection refused.",
     )
-    return {"webhook": webhook.pk, "delivery": delivery.pk}
+    return {"webhook": webhook.pk, "delivery": delivery.pk, "attempt": attempt.pk}
 
 
 @dataclass

@@ -69,6 +69,10 @@ class DeliveryInProgress(WebhookError):
     """An action that needs a finished delivery was asked of a pending one (the API answers 409)."""
 
 
+class WebhookDisabled(WebhookError):
+    """Sending was asked of a disabled webhook, which would cancel it at once (the API answers 409)."""
+
+
 def error_dict(exc: Exception) -> dict[str | None, list[ValidationError]]:
     """``{field or None: [ValidationError, ...]}`` of a WebhookError or a Django ValidationError.
 

@@ -314,6 +314,8 @@ class WebhookForm(forms.ModelForm):
         self.initial["secret"] = ""  # never rendered: a chosen secret is write-only
         self.fields["headers"].widget.stored = dict(self.instance.headers or {}) if self.instance.pk else {}
         if self.instance.pk:
+            # The webhook's page opens on its state and chart, not scrolled down to the form.
+            self.fields["name"].widget.attrs.pop("autofocus", None)
             self.fields["secret"].help_text = gettext(
                 "Optional: type a new secret of your own (at least 16 characters) to replace the current "
                 "one; the current one keeps signing through the rotation overlap. Empty: keep it."
@@ -456,6 +458,44 @@ class DeliveryFilterForm(DeliveryListParams):
         self.fields["event_id"].widget = forms.TextInput(
             attrs={"placeholder": gettext("Event id (evt_…)"), "spellcheck": "false", "size": 24}
         )
+
+
+LOG_PERIODS = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
+LOG_PERIOD_LABELS = {"1h": _("Last hour"), "24h": _("Last 24 hours"), "7d": _("Last 7 days")}
+LOG_WEBHOOKS_LISTED = 500
+
+
+class DeliveryLogFilterForm(DeliveryFilterForm):
+    """The filters of the log across all webhooks: the per-webhook log's, a webhook, a period
+    (last hour, 24 hours, 7 days) and the event id by its beginning (``evt_3f2a``)."""
+
+    webhook = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
+    period = forms.ChoiceField(required=False, choices=[("", ""), *LOG_PERIOD_LABELS.items()])
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        webhooks = Webhook.objects.order_by("name", "id").values_list("pk", "name")[:LOG_WEBHOOKS_LISTED]
+        self.fields["webhook"].choices = [("", gettext("Any webhook")), *webhooks]
+        self.fields["webhook"].label = gettext("Webhook")
+        self.fields["event_id"].help_text = gettext("The event id or its beginning.")
+        self.fields["event_id"].widget.attrs["placeholder"] = gettext("Event id or its beginning (evt_…)")
+
+    def log_kwargs(self, *, now=None) -> dict:
+        """The valid filters as keyword arguments of health.deliveries_log (refused ones left out)."""
+        data = getattr(self, "cleaned_data", {})
+        since = data.get("created_after")
+        period = LOG_PERIODS.get(data.get("period") or "")
+        if period:
+            start = (now or timezone.now()) - period
+            since = max(since, start) if since else start
+        return {
+            "webhook_id": data.get("webhook"),
+            "status": data.get("status") or "",
+            "event_type": data.get("event_type") or "",
+            "event_id_prefix": (data.get("event_id") or "").strip(),
+            "since": since,
+            "until": data.get("created_before"),
+        }
 
 
 class RedeliverFailedForm(forms.Form):

@@ -164,6 +164,14 @@ class Webhook(models.Model):
         help_text=_("Seconds to wait for the receiver (1-60); empty means the default (10)."),
     )
     disabled_reason = models.CharField(max_length=255, blank=True)
+    disabled_code = models.CharField(
+        max_length=40,
+        blank=True,
+        help_text=_("disabled_reason as a code of webhooks_app.texts (the console translates it)."),
+    )
+    disabled_params = models.JSONField(
+        default=dict, blank=True, help_text=_("The parameters of disabled_code.")
+    )
     disabled_at = models.DateTimeField(null=True, blank=True)
     consecutive_failures = models.PositiveIntegerField(default=0)
     failing_since = models.DateTimeField(null=True, blank=True)
@@ -385,6 +393,20 @@ class Delivery(models.Model):
         ),
     )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    # A plain reference (no constraint, no index): the retention purge deletes deliveries
+    # with raw DELETEs, and a redelivery may outlive the delivery it repeats.
+    redelivery_of = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+        help_text=_(
+            "The delivery this one redelivers (Redeliver, Redeliver all failed); empty for the first."
+        ),
+    )
     attempt_count = models.PositiveIntegerField(
         default=0, help_text=_("Attempts started, counted before each request is sent.")
     )
@@ -396,6 +418,14 @@ class Delivery(models.Model):
     )
     last_response_status = models.PositiveSmallIntegerField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
+    last_error_code = models.CharField(
+        max_length=40,
+        blank=True,
+        help_text=_("last_error as a code of webhooks_app.texts (the console translates it)."),
+    )
+    last_error_params = models.JSONField(
+        default=dict, blank=True, help_text=_("The parameters of last_error_code.")
+    )
     last_duration_ms = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -412,6 +442,13 @@ class Delivery(models.Model):
             models.Index(fields=["webhook", "event_type", "-created_at"], name="wh_deliv_wh_type_idx"),
             models.Index(fields=["status", "next_attempt_at"], name="wh_deliv_due_idx"),
             models.Index(fields=["created_at"], name="wh_deliv_created_idx"),
+            # The console's log across all webhooks filtered by status or event type
+            # (health.deliveries_log): one page of the index per page of the log at 1M
+            # deliveries. On PostgreSQL migration 0008 adds the other filter and the
+            # webhook as non-key columns (INCLUDE), so that a page is read from the index
+            # alone; other databases have no such columns (Django would warn, W040).
+            models.Index(fields=["status", "-created_at", "-id"], name="wh_deliv_status_created_idx"),
+            models.Index(fields=["event_type", "-created_at", "-id"], name="wh_deliv_type_created_idx"),
         ]
 
     def __str__(self):
@@ -453,6 +490,12 @@ class Attempt(models.Model):
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
     error_class = models.CharField(max_length=16, choices=ErrorClass.choices, blank=True)
     error_message = models.TextField(blank=True)
+    error_code = models.CharField(
+        max_length=40,
+        blank=True,
+        help_text=_("error_message as a code of webhooks_app.texts (the console translates it)."),
+    )
+    error_params = models.JSONField(default=dict, blank=True, help_text=_("The parameters of error_code."))
 
     class Meta:
         ordering = ["delivery", "number", "id"]

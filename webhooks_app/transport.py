@@ -20,7 +20,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import NameResolutionError
 
-from . import __version__
+from . import __version__, texts
 from .conf import app_settings
 from .destinations import address_allowed, allowed_rules, host_allowed_by_name
 from .exceptions import DestinationNotAllowed
@@ -139,41 +139,51 @@ class Result:
     duration_ms: int = 0
     error_class: str = ""
     error_message: str = ""
+    # The message as a code of webhooks_app.texts and its parameters ("" when it has none),
+    # so that the console can show it in the reader's language.
+    error_code: str = ""
+    error_params: dict = field(default_factory=dict)
+
+    def error_set(self, error_class: str, code: str, **params) -> None:
+        self.error_class, self.error_code, self.error_params = error_class, code, params
+        self.error_message = texts.english(code, **params)
 
     @property
     def ok(self) -> bool:
         return self.status is not None and 200 <= self.status < 300 and not self.error_class
 
 
-def _classify(exc: BaseException) -> tuple[str, str]:
-    """An error class (Attempt.ErrorClass value) and a readable message."""
+def _classify(exc: BaseException, result: Result) -> None:
+    """Put an error class (Attempt.ErrorClass value) and a readable message on ``result``."""
     chain, seen = [], exc
     while seen is not None and len(chain) < 10:
         chain.append(seen)
         seen = seen.__cause__ or seen.__context__
     if isinstance(exc, DestinationNotAllowed):
-        return "blocked", str(exc)
-    if any(isinstance(e, NameResolutionError | socket.gaierror) for e in chain):
-        return "dns", "The host name could not be resolved (DNS)."
-    if isinstance(exc, requests.exceptions.InvalidHeader):
+        result.error_class, result.error_message = "blocked", str(exc)
+    elif any(isinstance(e, NameResolutionError | socket.gaierror) for e in chain):
+        result.error_set("dns", "dns")
+    elif isinstance(exc, requests.exceptions.InvalidHeader):
         # requests' message repeats the header value, which may be the API key.
-        return "other", "A request header name or value is invalid (the value is not shown)."
-    if isinstance(exc, requests.exceptions.SSLError):
-        return "tls", f"TLS handshake failed: {_short(exc)}"
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return "timeout", "Timed out while connecting."
-    if isinstance(exc, requests.exceptions.Timeout):
-        return "timeout", "Timed out waiting for the response."
-    if isinstance(exc, requests.exceptions.ChunkedEncodingError | requests.exceptions.ContentDecodingError):
-        return "interrupted", f"The connection broke while reading the response: {_short(exc)}"
-    if isinstance(exc, requests.exceptions.ConnectionError):
+        result.error_set("other", "invalid_header")
+    elif isinstance(exc, requests.exceptions.SSLError):
+        result.error_set("tls", "tls", detail=_short(exc))
+    elif isinstance(exc, requests.exceptions.ConnectTimeout):
+        result.error_set("timeout", "connect_timeout")
+    elif isinstance(exc, requests.exceptions.Timeout):
+        result.error_set("timeout", "read_timeout")
+    elif isinstance(exc, requests.exceptions.ChunkedEncodingError | requests.exceptions.ContentDecodingError):
+        result.error_set("interrupted", "broken_read", detail=_short(exc))
+    elif isinstance(exc, requests.exceptions.ConnectionError):
         text = _short(exc)
         if "refused" in text.lower():
-            return "connection", "Connection refused."
-        if "aborted" in text.lower() or "closed" in text.lower() or "reset" in text.lower():
-            return "interrupted", f"The receiver closed the connection: {text}"
-        return "connection", f"Connection failed: {text}"
-    return "other", f"{type(exc).__name__}: {_short(exc)}"
+            result.error_set("connection", "connection_refused")
+        elif "aborted" in text.lower() or "closed" in text.lower() or "reset" in text.lower():
+            result.error_set("interrupted", "closed", detail=text)
+        else:
+            result.error_set("connection", "connection_failed", detail=text)
+    else:
+        result.error_class, result.error_message = "other", f"{type(exc).__name__}: {_short(exc)}"
 
 
 def _short(exc: BaseException, limit: int = 300) -> str:
@@ -215,15 +225,12 @@ def post(url: str, *, body: bytes, headers: dict, timeout: float, max_bytes: int
         result.body = raw.decode(response.encoding or "utf-8", errors="replace")
         if 300 <= response.status_code < 400:
             location = response.headers.get("Location", "")
-            result.error_class = "redirect"
-            result.error_message = (
-                f"HTTP {response.status_code}: redirects are not followed (Location: {location[:300]})."
-            )
+            result.error_set("redirect", "redirect", status=response.status_code, location=location[:300])
         elif not 200 <= response.status_code < 300:
             result.error_class = "http_status"
             result.error_message = f"HTTP {response.status_code} {response.reason or ''}".strip()
     except Exception as exc:  # noqa: BLE001 - every failure becomes a recorded Attempt
-        result.error_class, result.error_message = _classify(exc)
+        _classify(exc, result)
     finally:
         if response is not None:
             # Closing instead of draining: an oversized body is not read to the end.

@@ -10,6 +10,8 @@ urlpatterns = [
     path("", views.webhook_list, name="webhook-list"),
     path("new/", views.webhook_create, name="webhook-create"),
     path("sending/", views.sending_update, name="sending-update"),
+    path("sending/off/", views.sending_off, name="sending-off"),
+    path("token/", views.api_token, name="api-token"),
     path("<int:pk>/", views.webhook_update, name="webhook-update"),
     path("<int:pk>/delete/", views.webhook_delete, name="webhook-delete"),
     path("<int:pk>/toggle/", views.webhook_toggle, name="webhook-toggle"),
@@ -33,6 +35,9 @@ urlpatterns = [
         views.webhook_redeliver_failed,
         name="webhook-redeliver-failed",
     ),
+    path("deliveries/", views.delivery_log, name="delivery-log"),
     path("deliveries/<int:pk>/", views.delivery_detail, name="delivery-detail"),
     path("deliveries/<int:pk>/redeliver/", views.delivery_redeliver, name="delivery-redeliver"),
+    path("deliveries/<int:pk>/retry/", views.delivery_retry_now, name="delivery-retry"),
+    path("attempts/<int:pk>/curl/", views.attempt_curl, name="attempt-curl"),
 ]

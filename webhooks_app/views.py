@@ -6,31 +6,47 @@ Views stay thin: they check permissions, validate forms and call services
 
 import copy
 import json
+from datetime import timedelta
 from functools import wraps
 from urllib.parse import urlencode
 from xml.dom import minidom
 from xml.parsers.expat import ExpatError
 
+from django.apps import apps
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponseRedirect, JsonResponse
+from django.http import Http404, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+from django.utils.cache import add_never_cache_headers, patch_cache_control
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext, ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from . import charts, permissions, selectors, services
+from . import charts, health, permissions, replay, selectors, services, texts
 from .conf import app_settings
-from .events import ALL_EVENTS
-from .exceptions import DeliveryInProgress, WebhookError, WebhookValidationError
-from .forms import DeliveryFilterForm, RedeliverFailedForm, WebhookForm, form_errors_add
-from .models import Delivery, Webhook
+from .events import ALL_EVENTS, TEST_EVENT
+from .exceptions import (
+    DeliveryInProgress,
+    IllegalTransition,
+    WebhookDisabled,
+    WebhookError,
+    WebhookValidationError,
+)
+from .forms import (
+    LOG_PERIOD_LABELS,
+    DeliveryFilterForm,
+    DeliveryLogFilterForm,
+    RedeliverFailedForm,
+    WebhookForm,
+    form_errors_add,
+)
+from .models import Attempt, Delivery, Webhook
 from .params import (
     INSIGHT_PERIOD_LABELS,
     DeliveryPageParams,
@@ -94,9 +110,15 @@ def render_page(request, template: str, context: dict, status: int = 200) -> Tem
         "can": permissions.capabilities(request.user),
         # Every console page says when all sending is switched off.
         "sending_enabled": selectors.sending.enabled(),
+        "tokens_available": tokens_available(),
         **context,
     }
     return TemplateResponse(request, template, context, status=status)
+
+
+def tokens_available() -> bool:
+    """The API token page is there when the host uses DRF's token authentication."""
+    return apps.is_installed("rest_framework.authtoken")
 
 
 def safe_next(request, default: str) -> str:
@@ -145,22 +167,33 @@ def webhook_list(request):
     webhooks = selectors.webhook_list(search=search).order_by("name", "id")
     page = Paginator(webhooks, WEBHOOKS_PER_PAGE).get_page(request.GET.get("page"))
     rows = []
-    for webhook in selectors.webhooks_insight_attach(page.object_list):
+    listed = health.webhooks_health_attach(selectors.webhooks_insight_attach(page.object_list))
+    # The success rate counts finished deliveries (as the chart and the API do); those
+    # being retried after a failed try are said next to it, so that three 500s out of
+    # three do not read "—" because the three still have tries left.
+    retrying = health.retrying_counts(
+        webhook_ids=[w.pk for w in listed], since=timezone.now() - timedelta(hours=24)
+    )
+    for webhook in listed:
         rate = selectors.success_rate(webhook)
         rows.append(
             {
                 "webhook": webhook,
+                "health": webhook.health,
                 "events": events_summary(webhook.events),
                 "success_rate": None if rate is None else round(rate * 100),
                 "finished_24h": webhook.deliveries_24h_succeeded + webhook.deliveries_24h_failed,
+                "retrying_24h": retrying.get(webhook.pk, 0),
                 "secrets_readable": selectors.webhook_secrets_readable(webhook),
                 "sparkline": charts.sparkline(webhook.insight_24h),
             }
         )
-    return render_page(
+    card = created_card(request, listed)
+    response = render_page(
         request,
         "webhooks_app/webhook_list.html",
         {
+            "created": card,
             "page": page,
             "rows": rows,
             "search": search,
@@ -170,6 +203,7 @@ def webhook_list(request):
         },
         status=400 if errors else 200,
     )
+    return no_store(response) if card else response
 
 
 @console_view("webhook_add", methods=("GET", "POST"))
@@ -181,14 +215,52 @@ def webhook_create(request):
         except (ValidationError, WebhookError) as exc:
             form_errors_add(form, exc)
         else:
-            messages.success(
-                request,
-                gettext("Webhook “%(name)s” created. Send a test event to check that the receiver answers.")
-                % {"name": webhook.name},
-            )
-            encryption_key_message(request, webhook)
+            # The webhook page shows the new secret once (created_card); the session holds
+            # only which webhook was just created, never the secret itself.
+            request.session[CREATED_SESSION_KEY] = {
+                "pk": webhook.pk,
+                "secret_chosen": bool(form.cleaned_data.get("secret")),
+                "encryption_key_new": bool(getattr(webhook, "_encryption_key_new", False)),
+            }
+            if permissions.allowed(request.user, "webhook_change"):
+                return redirect(webhook.get_absolute_url())
             return redirect(reverse_list())
     return render_page(request, "webhooks_app/webhook_form.html", {"form": form, "webhook": None})
+
+
+CREATED_SESSION_KEY = "webhooks_app.created"
+SECRET_HINT_CHARS = 4
+
+
+def created_card(request, webhooks) -> dict | None:
+    """The one-time card of a webhook just created, taken from the session (so a reload has none).
+
+    It holds the signing secret (or, when the user chose it, its last characters) and a new
+    payload encryption key, for the page the creation lands on; that page is never cached.
+    """
+    created = request.session.get(CREATED_SESSION_KEY)
+    if not isinstance(created, dict):
+        return None
+    webhook = next((w for w in webhooks if w.pk == created.get("pk")), None)
+    if webhook is None:
+        return None
+    del request.session[CREATED_SESSION_KEY]
+    if "secret" in webhook.get_deferred_fields():
+        webhook = Webhook.objects.get(pk=webhook.pk)
+    chosen = bool(created.get("secret_chosen"))
+    return {
+        "webhook": webhook,
+        "secret": "" if chosen else webhook.secret,
+        "secret_end": webhook.secret[-SECRET_HINT_CHARS:] if chosen else "",
+        "encryption_key": webhook.encryption_key if created.get("encryption_key_new") else "",
+    }
+
+
+def no_store(response):
+    """A page that shows a secret: no cache may keep it (Cache-Control: no-store)."""
+    add_never_cache_headers(response)
+    patch_cache_control(response, no_store=True, private=True)
+    return response
 
 
 def encryption_key_message(request, webhook: Webhook) -> None:
@@ -204,7 +276,13 @@ def encryption_key_message(request, webhook: Webhook) -> None:
 
 
 def update_context(webhook: Webhook, form: WebhookForm, **extra) -> dict:
-    return {"form": form, "webhook": webhook, "now": timezone.now(), **extra}
+    return {
+        "form": form,
+        "webhook": webhook,
+        "now": timezone.now(),
+        "webhook_health": health.webhook_health(webhook),
+        **extra,
+    }
 
 
 @console_view("webhook_change", methods=("GET", "POST"))
@@ -222,11 +300,13 @@ def webhook_update(request, pk):
             messages.success(request, gettext("Webhook “%(name)s” updated.") % {"name": webhook.name})
             encryption_key_message(request, webhook)
             return redirect(reverse_list())
-    return render_page(
+    card = created_card(request, [webhook]) if request.method == "GET" else None
+    response = render_page(
         request,
         "webhooks_app/webhook_form.html",
-        update_context(webhook, form, insight=insight_context(request, webhook)),
+        update_context(webhook, form, insight=insight_context(request, webhook), created=card),
     )
+    return no_store(response) if card else response
 
 
 def insight_context(request, webhook: Webhook) -> dict | None:
@@ -290,10 +370,11 @@ def test_outcome(delivery: Delivery) -> tuple[int, str]:
             "code": code,
             "took": took,
         }
+    error = texts.shown(delivery.last_error_code, delivery.last_error_params, delivery.last_error)
     if delivery.status == Delivery.Status.SKIPPED:
         # A recipient webhook's test event has no recipient of its own to send to.
-        return messages.WARNING, gettext("Test event skipped: %(error)s") % {"error": delivery.last_error}
-    problem = code or delivery.last_error or gettext("no answer")
+        return messages.WARNING, gettext("Test event skipped: %(error)s") % {"error": error}
+    problem = code or error or gettext("no answer")
     if delivery.status == Delivery.Status.FAILED:
         return messages.ERROR, gettext("Test event failed: %(problem)s.") % {"problem": problem}
     if delivery.attempt_count:
@@ -308,9 +389,11 @@ def webhook_test(request, pk):
     webhook = get_object_or_404(Webhook, pk=pk)
     delivery = services.webhook_send_test(webhook=webhook, actor=request.user)
     delivery.refresh_from_db()
-    messages.add_message(request, *test_outcome(delivery))
     if permissions.allowed(request.user, "delivery_view"):
-        return redirect(delivery.get_absolute_url())
+        # The delivery page says how the test went and keeps saying it as it changes
+        # (a live part, not a flash message that would stay "queued" after success).
+        return redirect(delivery.get_absolute_url() + "?test=1")
+    messages.add_message(request, *test_outcome(delivery))
     return HttpResponseRedirect(safe_next(request, webhook.get_absolute_url()))
 
 
@@ -420,6 +503,20 @@ def webhook_filters_test(request):
     return JsonResponse({"summary": summary, "events": results})
 
 
+@console_view("sending_change")
+def sending_off(request):
+    """Asks before all sending is switched off: what it holds, and that it is sent when on again."""
+    return render_page(
+        request,
+        "webhooks_app/webhook_confirm_sending.html",
+        {
+            "pending_count": Delivery.objects.filter(status=Delivery.Status.PENDING).count(),
+            "enabled_webhooks": Webhook.objects.filter(enabled=True).count(),
+            "next": safe_next(request, reverse_list()),
+        },
+    )
+
+
 @console_view("sending_change", methods=("POST",))
 def sending_update(request):
     """The site-wide switch at the top of Webhook Settings: all sending on or off."""
@@ -439,6 +536,51 @@ def sending_update(request):
             ),
         )
     return HttpResponseRedirect(safe_next(request, reverse_list()))
+
+
+# API token ------------------------------------------------------------------------
+
+TOKEN_HINT_CHARS = 4
+
+
+def api_docs_url() -> str:
+    try:
+        return reverse("webhooks_api:docs")
+    except NoReverseMatch:
+        return ""
+
+
+@console_view("webhook_view", methods=("GET", "POST"))
+def api_token(request):
+    """The user's own REST API token: create (shown this once) or replace it, revoke it.
+
+    The page that shows a new key is the answer to the POST, never cached, and the key
+    is not kept anywhere else for the page: a reload shows only its last characters.
+    """
+    if not tokens_available():
+        raise Http404(gettext("The REST API's token authentication is not installed."))
+    from rest_framework.authtoken.models import Token
+
+    created = None
+    if request.method == "POST":
+        if request.POST.get("action") == "revoke":
+            if services.api_token_revoke(user=request.user):
+                messages.success(request, gettext("Your API token was revoked; it no longer works."))
+            return redirect("webhooks_app:api-token")
+        created = services.api_token_create(user=request.user)
+    token = created or Token.objects.filter(user=request.user).first()
+    response = render_page(
+        request,
+        "webhooks_app/api_token.html",
+        {
+            "section": "tokens",
+            "token": token,
+            "new_key": created.key if created else "",
+            "key_end": token.key[-TOKEN_HINT_CHARS:] if token else "",
+            "docs_url": api_docs_url(),
+        },
+    )
+    return no_store(response) if created else response
 
 
 # Deliveries ---------------------------------------------------------------------
@@ -461,11 +603,13 @@ def webhook_deliveries(request, pk):
         query.pop(name, None)
     for name in errors:
         query.pop(name, None)
+    health.deliveries_state_attach(page.rows)
     return render_page(
         request,
         "webhooks_app/delivery_list.html",
         {
             "webhook": webhook,
+            "webhook_health": health.webhook_health(webhook),
             "page": page,
             "filter_form": filter_form,
             "filtered": any(filters.values()),
@@ -483,11 +627,83 @@ def webhook_deliveries(request, pk):
     )
 
 
-@console_view("deliveries_redeliver_failed", methods=("POST",))
+@console_view("webhook_deliveries")
+def delivery_log(request):
+    """Every webhook's deliveries in one log, filtered like a webhook's, by keyset pages."""
+    filter_form, errors = params_clean(DeliveryLogFilterForm(request.GET))
+    filters = filter_form.log_kwargs()
+    page = selectors.delivery_page(
+        queryset=health.deliveries_log(**filters),
+        size=DELIVERIES_PER_PAGE,
+        older=request.GET.get("older", ""),
+        newer=request.GET.get("newer", ""),
+    )
+    page.rows = health.deliveries_log_fill(page.rows)
+    query = request.GET.copy()
+    for name in ("page", "older", "newer", *errors):
+        query.pop(name, None)
+    period = filter_form.cleaned_data.get("period") if hasattr(filter_form, "cleaned_data") else ""
+    without_period = query.copy()
+    without_period.pop("period", None)
+    return render_page(
+        request,
+        "webhooks_app/delivery_log.html",
+        {
+            "section": "deliveries",
+            "page": page,
+            "filter_form": filter_form,
+            "filtered": any(v for v in filters.values()),
+            "query": query.urlencode(),
+            "period": period or "",
+            "periods": list(LOG_PERIOD_LABELS.items()),
+            "period_query": without_period.urlencode(),
+            "params_errors": params_messages(
+                errors,
+                {n: f.label or n.replace("_", " ").capitalize() for n, f in filter_form.fields.items()},
+            ),
+        },
+        status=400 if errors else 200,
+    )
+
+
+@console_view("deliveries_redeliver_failed", methods=("GET", "POST"))
 def webhook_redeliver_failed(request, pk):
+    """GET: what "Redeliver all failed" would send (how many, since when), to confirm; POST: send it.
+
+    Refused on a disabled webhook (its redeliveries would be cancelled at once), with
+    the page offering Enable.
+    """
     webhook = get_object_or_404(Webhook, pk=pk)
-    form = RedeliverFailedForm(request.POST)
     back = reverse("webhooks_app:webhook-deliveries", args=[webhook.pk])
+    if request.method == "GET":
+        data = request.GET
+        if "since" not in data:  # the form's own default: the last 24 hours
+            data = {"since": RedeliverFailedForm().initial["since"].strftime("%Y-%m-%dT%H:%M")}
+        form = RedeliverFailedForm(data)
+        count = None
+        if form.is_valid():
+            try:
+                count = services.deliveries_redeliver_failed(
+                    webhook=webhook, since=form.cleaned_data["since"], dry_run=True
+                )
+            except WebhookValidationError as exc:
+                form_errors_add(form, exc)
+        if count is None:
+            for error in form.errors.get("since", []):
+                messages.error(request, gettext("Redeliver failed deliveries: %(error)s") % {"error": error})
+            return redirect(back)
+        return render_page(
+            request,
+            "webhooks_app/webhook_confirm_redeliver_failed.html",
+            {
+                "webhook": webhook,
+                "form": form,
+                "count": count,
+                "since": form.cleaned_data["since"],
+                "enable_next": request.get_full_path(),
+            },
+        )
+    form = RedeliverFailedForm(request.POST)
     count = None
     if form.is_valid():
         since = form.cleaned_data["since"]
@@ -495,6 +711,9 @@ def webhook_redeliver_failed(request, pk):
             count = services.deliveries_redeliver_failed(webhook=webhook, since=since)
         except WebhookValidationError as exc:
             form_errors_add(form, exc)
+        except WebhookDisabled:
+            messages.error(request, disabled_message(webhook))
+            return redirect(f"{request.path}?{urlencode({'since': request.POST.get('since', '')})}")
     if count is None:
         for error in form.errors.get("since", []):
             messages.error(request, gettext("Redeliver failed deliveries: %(error)s") % {"error": error})
@@ -559,12 +778,21 @@ def delivery_detail(request, pk):
         delivery.next_attempt_at is None
         or (delivery.next_attempt_at - timezone.now()).total_seconds() < AUTO_REFRESH_WINDOW_SECONDS
     )
+    outcome = None
+    if request.GET.get("test") and delivery.event_type == TEST_EVENT:
+        level, text = test_outcome(delivery)
+        outcome = {"level": messages.DEFAULT_TAGS.get(level, "info"), "text": text}
     return render_page(
         request,
         "webhooks_app/delivery_detail.html",
         {
             "webhook": webhook,
             "delivery": delivery,
+            # Where it goes: its own URL, or (a row from before deliveries recorded it) the
+            # webhook's, which is what the engine sends to then.
+            "delivery_url": delivery.url
+            or (webhook.url if webhook.destination == Webhook.Destination.URL else ""),
+            "test_outcome": outcome,
             "event": envelope(delivery.event),
             "payload": pretty(body, content_type),
             "payload_format": webhook.get_payload_format_display(),
@@ -579,6 +807,43 @@ def delivery_detail(request, pk):
     )
 
 
+@never_cache
+@console_view("delivery_view", methods=("POST",))
+def attempt_curl(request, pk):
+    """ "Copy as curl": the attempt's request as a curl command (JSON to the page's script, else
+    text); signed afresh for who may read the signing secret. A POST, never cached."""
+    attempt = get_object_or_404(Attempt.objects.select_related("delivery__webhook"), pk=pk)
+    text = replay.attempt_curl(attempt=attempt, signed=permissions.allowed(request.user, "webhook_secret"))
+    if wants_json(request):
+        return no_store(JsonResponse({"curl": text}))
+    return no_store(HttpResponse(text, content_type="text/plain; charset=utf-8"))
+
+
+def disabled_message(webhook: Webhook) -> str:
+    return gettext("“%(name)s” is disabled, so what is sent to it is cancelled at once. Enable it first.") % {
+        "name": webhook.name
+    }
+
+
+@console_view("delivery_redeliver", methods=("POST",))
+def delivery_retry_now(request, pk):
+    """Retry now: a pending delivery's next try is due at once (needs what Redeliver needs)."""
+    delivery = get_object_or_404(Delivery.objects.select_related("webhook"), pk=pk)
+    try:
+        services.delivery_retry_now(delivery=delivery)
+    except WebhookDisabled:
+        messages.error(request, disabled_message(delivery.webhook))
+    except DeliveryInProgress:
+        messages.info(request, gettext("This delivery is being tried right now."))
+    except IllegalTransition:
+        messages.warning(
+            request, gettext("This delivery has finished; redeliver it to send its event again.")
+        )
+    else:
+        messages.success(request, gettext("Retrying delivery #%(pk)s now.") % {"pk": delivery.pk})
+    return redirect(delivery.get_absolute_url())
+
+
 @console_view("delivery_redeliver", methods=("POST",))
 def delivery_redeliver(request, pk):
     delivery = get_object_or_404(Delivery.objects.select_related("webhook"), pk=pk)
@@ -586,6 +851,9 @@ def delivery_redeliver(request, pk):
         new = services.delivery_redeliver(delivery=delivery)
     except DeliveryInProgress as exc:
         messages.warning(request, str(exc))
+        return redirect(delivery.get_absolute_url())
+    except WebhookDisabled:
+        messages.error(request, disabled_message(delivery.webhook))
         return redirect(delivery.get_absolute_url())
     new.refresh_from_db()
     messages.success(

@@ -31,7 +31,7 @@ def test_resource_group_box_covers_its_events(page, login, live_server):
     page.get_by_label("Webhook Name").fill("Contacts")
     page.get_by_label("URL", exact=True).fill("https://example.com/hook")
     page.get_by_role("button", name="Create", exact=True).click()
-    expect(page.locator(".wh-flash-success")).to_contain_text("created")
+    expect(page.locator("[data-created-card]")).to_contain_text("created")
     assert Webhook.objects.get().events == ["contact.*"]
 
 
@@ -64,7 +64,7 @@ def test_headers_editor_filter_editor_and_chosen_secret(page, login, live_server
     page.get_by_label("Topic prefix").fill("acme.")
     page.get_by_label("Secret hash header").fill("X-Secret-Hash")
     page.get_by_role("button", name="Create", exact=True).click()
-    expect(page.locator(".wh-flash-success")).to_contain_text("created")
+    expect(page.locator("[data-created-card]")).to_contain_text("created")
     hook = Webhook.objects.get()
     assert hook.headers == {"X-Tenant": "acme", "X-Region": "eu"}
     assert hook.filters == {"address.country": {"$in": ["SE", "NO"]}}
@@ -110,7 +110,7 @@ def test_the_editors_work_without_javascript(new_page, login, live_server):
     page.get_by_label("Header value 1").fill("acme")
     page.locator("#id_filters").fill('{"accepts_email": true}')
     page.get_by_role("button", name="Create", exact=True).click()
-    expect(page.locator(".wh-flash-success")).to_contain_text("created")
+    expect(page.locator("[data-created-card]")).to_contain_text("created")
     hook = Webhook.objects.get()
     assert hook.headers == {"X-Tenant": "acme"} and hook.filters == {"accepts_email": True}
 

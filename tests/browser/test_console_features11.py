@@ -26,7 +26,8 @@ def test_create_a_recipient_webhook_without_a_url(page, login):
     page.get_by_label("Recipient's URL").check()
     page.get_by_role("button", name="Create", exact=True).click()
 
-    expect(page.locator(".wh-flash-success")).to_contain_text("Webhook “Per contact” created.")
+    expect(page.locator("[data-created-card]")).to_contain_text("Webhook “Per contact” created")
+    page.get_by_role("navigation", name="Breadcrumb").get_by_role("link", name="Webhook Settings").click()
     expect(row(page, "Per contact").locator("[data-destination-recipient]")).to_have_text("Recipient's URL")
     webhook = Webhook.objects.get()
     assert webhook.destination == "recipient" and webhook.url == ""
@@ -49,12 +50,13 @@ def test_encryption_key_is_shown_once_revealed_and_rotated(page, login, receiver
 
     webhook = Webhook.objects.get()
     assert webhook.payload_encryption == "aes-256-gcm" and webhook.encryption_key
-    message = page.locator(".wh-flash-warning")
-    expect(message).to_contain_text("Payload encryption key of “Sealed” (shown this once")
-    expect(message).to_contain_text(webhook.encryption_key)
+    card = page.locator("[data-created-card]")
+    expect(card).to_contain_text("Payload encryption key (shown this once")
+    expect(card.locator("[data-created-encryption-key]")).to_have_text(webhook.encryption_key)
     page.reload()
     expect(page.get_by_text(webhook.encryption_key)).to_have_count(0)  # once
 
+    page.get_by_role("navigation", name="Breadcrumb").get_by_role("link", name="Webhook Settings").click()
     row(page, "Sealed").get_by_role("link", name="Edit").click()
     card = page.locator("[data-encryption-card]")
     expect(card).to_contain_text("Payload encryption key")
@@ -77,7 +79,14 @@ def test_the_site_wide_switch_and_its_banner(page, login, make_webhook):
     expect(switch).to_have_attribute("aria-checked", "true")
     expect(page.locator("[data-sending-off]")).to_have_count(0)
 
+    # Switching off asks first; Cancel changes nothing.
     switch.click()
+    expect(page.get_by_role("heading", name="Switch off all webhook sending?")).to_be_visible()
+    page.get_by_role("link", name="Cancel").click()
+    expect(page.get_by_role("switch", name="Send webhooks")).to_have_attribute("aria-checked", "true")
+    assert WebhookSettings.load().enabled is True
+    page.get_by_role("switch", name="Send webhooks").click()
+    page.get_by_role("button", name="Switch off all sending").click()
     expect(page.locator(".wh-flash-warning")).to_contain_text("All webhook sending is off.")
     expect(page.get_by_role("switch", name="Send webhooks")).to_have_attribute("aria-checked", "false")
     assert WebhookSettings.load().enabled is False

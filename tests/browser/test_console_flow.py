@@ -40,7 +40,12 @@ def test_create_toggle_edit_test_redeliver_delete(page, login, receiver, screens
     page.get_by_label("API Key", exact=True).fill("crm-api-key-1234")
     page.get_by_role("button", name="Create", exact=True).click()
 
-    expect(page.locator(".wh-flash-success")).to_contain_text("Webhook “CRM sync” created.")
+    # Create lands on the webhook page, the secret shown once with a Copy button.
+    card = page.locator("[data-created-card]")
+    expect(card).to_contain_text("Webhook “CRM sync” created")
+    expect(card.locator("[data-created-secret]")).to_have_text(Webhook.objects.get().secret)
+    expect(card.get_by_role("button", name="Send test event")).to_be_visible()
+    page.get_by_role("navigation", name="Breadcrumb").get_by_role("link", name="Webhook Settings").click()
     crm = row(page, "CRM sync")
     expect(crm).to_contain_text(receiver.url)
     expect(crm).to_contain_text("contact.accepts_email.changed")

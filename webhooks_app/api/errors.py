@@ -19,6 +19,7 @@ from ..exceptions import (
     InvalidEventData,
     ReservedEventType,
     UnknownEventType,
+    WebhookDisabled,
     WebhookValidationError,
     error_dict,
 )
@@ -83,7 +84,7 @@ def service_errors():
     """Turn what services raise on bad input into a 400, and a refused state into a 409; never a 500."""
     try:
         yield
-    except (DeliveryInProgress, IllegalTransition) as exc:
+    except (DeliveryInProgress, IllegalTransition, WebhookDisabled) as exc:
         raise Conflict(str(exc)) from exc
     except (
         DjangoValidationError,

@@ -9,7 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.fields import SkipField
 
-from .. import selectors
+from .. import health, selectors
 from ..events import ALL_EVENTS, TEST_EVENT, registry, resource_wildcard
 from ..exceptions import InvalidEventData
 from ..models import Attempt, Delivery, Event, Webhook, WebhookSettings
@@ -177,6 +177,48 @@ class CustomHeadersField(serializers.JSONField):
         return value
 
 
+class WebhookHealthSerializer(serializers.Serializer):
+    """Whether the webhook's receiver gets what is sent to it (webhooks_app.health)."""
+
+    state = serializers.ChoiceField(
+        choices=["healthy", "failing", "disabled"],
+        help_text="healthy: the deliveries since the last success got through (or none was tried yet); "
+        "failing: deliveries since the last success did not get through (retrying or failed); "
+        "disabled: the webhook is switched off (reason says why).",
+    )
+    since = serializers.DateTimeField(
+        allow_null=True,
+        help_text="failing: the first failed try after the last success; disabled: when it was disabled.",
+    )
+    consecutive_failures = serializers.IntegerField(
+        help_text="failing: deliveries in a row that did not get through (retrying or failed), counted "
+        "up to 1000; else 0."
+    )
+    reason = serializers.CharField(help_text='disabled: why (by a user, 410 Gone, failures); else "".')
+    last_success_at = serializers.DateTimeField(
+        allow_null=True, help_text="When the most recent successful delivery finished; null when none."
+    )
+
+
+class DeliveryStateSerializer(serializers.Serializer):
+    """What a delivery is doing (webhooks_app.health), the console's wording as data."""
+
+    state = serializers.ChoiceField(
+        choices=["pending", "retrying", "succeeded", "failed", "cancelled", "skipped"],
+        help_text="pending: never tried yet; retrying: a try failed and another is due; the others "
+        "are the final statuses.",
+    )
+    attempt = serializers.IntegerField(
+        allow_null=True, help_text="retrying: the number of the next try (or the one running now)."
+    )
+    attempts_max = serializers.IntegerField(
+        allow_null=True, help_text="retrying: how many tries the delivery gets in all."
+    )
+    next_attempt_at = serializers.DateTimeField(
+        allow_null=True, help_text="retrying: when the next try is due (null while one runs)."
+    )
+
+
 class StrictFieldsMixin:
     """Reject keys the serializer does not know: a typo must not be silently ignored.
 
@@ -253,6 +295,10 @@ class WebhookSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         help_text="Share (0-1) of the deliveries of the last 24 hours that finished and succeeded; "
         "null when none finished."
     )
+    health = serializers.SerializerMethodField(
+        help_text="Healthy, failing (since when, how many in a row) or disabled (why): what the "
+        "console's list and webhook page show."
+    )
     created_by = serializers.SerializerMethodField(help_text="Username of who created the webhook.")
     updated_by = serializers.SerializerMethodField(help_text="Username of who last changed the webhook.")
     headers = CustomHeadersField(
@@ -313,6 +359,7 @@ class WebhookSerializer(StrictFieldsMixin, serializers.ModelSerializer):
             "last_delivery_status",
             "last_delivery_at",
             "success_rate_24h",
+            "health",
         ]
         read_only_fields = ["disabled_reason", "disabled_at", "created_at", "updated_at"]
         extra_kwargs = {
@@ -414,6 +461,11 @@ class WebhookSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     @extend_schema_field(serializers.FloatField(allow_null=True, min_value=0, max_value=1))
     def get_success_rate_24h(self, webhook) -> float | None:
         return selectors.success_rate(webhook)
+
+    @extend_schema_field(WebhookHealthSerializer)
+    def get_health(self, webhook) -> dict:
+        found = getattr(webhook, "health", None) or health.webhook_health(webhook)
+        return WebhookHealthSerializer(found.as_dict()).data
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_created_by(self, webhook) -> str | None:
@@ -554,6 +606,17 @@ class DeliverySerializer(serializers.ModelSerializer):
         help_text="The URL this delivery goes to: the webhook's, or the recipient's when the webhook's "
         'destination is recipient ("" for a skipped delivery, whose last_error says why).',
     )
+    state = serializers.SerializerMethodField(
+        help_text="What the delivery is doing: pending (never tried), retrying (attempt n of m, next "
+        "at), or its final status; what the console shows."
+    )
+    redelivery_of = serializers.IntegerField(
+        source="redelivery_of_id",
+        read_only=True,
+        allow_null=True,
+        help_text="The id of the delivery this one redelivers (POST .../redeliver/ or redeliver-failed); "
+        "null for a first delivery.",
+    )
 
     class Meta:
         model = Delivery
@@ -564,6 +627,8 @@ class DeliverySerializer(serializers.ModelSerializer):
             "event_type",
             "url",
             "status",
+            "state",
+            "redelivery_of",
             "attempt_count",
             "next_attempt_at",
             "last_response_status",
@@ -574,6 +639,10 @@ class DeliverySerializer(serializers.ModelSerializer):
             "completed_at",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(DeliveryStateSerializer)
+    def get_state(self, delivery) -> dict:
+        return DeliveryStateSerializer(health.delivery_state(delivery).as_dict()).data
 
 
 class EventSerializer(serializers.ModelSerializer):

@@ -1,5 +1,6 @@
 """Views of the REST API: authenticate, check permissions, validate, call a service or selector."""
 
+from django.contrib.auth.views import redirect_to_login
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 from drf_spectacular.utils import extend_schema_view
@@ -7,11 +8,11 @@ from drf_spectacular.views import SCHEMA_KWARGS, SpectacularAPIView, Spectacular
 from rest_framework import status, viewsets
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotAuthenticated, NotFound, ValidationError
 from rest_framework.renderers import BrowsableAPIRenderer
 from rest_framework.response import Response
 
-from .. import selectors, services
+from .. import health, selectors, services
 from ..events import event_context, registry
 from ..models import Delivery, Event, Webhook
 from ..params import DeliveryListParams, WebhookListParams, WebhookStatsParams, params_clean
@@ -147,6 +148,7 @@ class WebhookViewSet(WebhooksAPIMixin, viewsets.ModelViewSet):
         page = self.paginate_queryset(queryset.select_related("created_by", "updated_by"))
         # The 24-hour figures of the whole page at once, from the hourly rollup.
         selectors.webhooks_insight_attach(page)
+        health.webhooks_health_attach(page)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     @extend_schema(
@@ -449,3 +451,10 @@ class DocsView(WebhooksAPIMixin, SpectacularSwaggerView):
 
     def _get_schema_url(self, request):
         return api_reverse(request, "schema")
+
+    def handle_exception(self, exc):
+        # A browser that is not logged in (the console's "API documentation" link in a
+        # fresh session) goes to the login page and back, instead of a bare 401.
+        if isinstance(exc, NotAuthenticated) and "text/html" in self.request.headers.get("Accept", ""):
+            return redirect_to_login(self.request.get_full_path())
+        return super().handle_exception(exc)

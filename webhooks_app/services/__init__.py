@@ -4,8 +4,8 @@ Every state change of the app goes through here; views, serializers, tasks,
 receivers and admin actions call these functions and nothing else. One module
 per job: ``events`` (emit), ``queue`` (waking workers, the sweep, timed wake-ups),
 ``drain`` (what a woken worker does), ``deliveries`` (claims, requests, the attempt
-log, retries, redelivery), ``webhooks`` (management) and
-``retention`` (the purge).
+log, retries, redelivery), ``webhooks`` (management), ``tokens`` (a user's API
+token) and ``retention`` (the purge).
 """
 
 from .deliveries import (
@@ -21,6 +21,7 @@ from .deliveries import (
     delivery_finish,
     delivery_redeliver,
     delivery_request,
+    delivery_retry_now,
     headers_redact,
     retry_after_seconds,
     retry_delay,
@@ -29,6 +30,7 @@ from .drain import deliveries_drain
 from .events import event_emit
 from .queue import DRAIN_TASK, TASK, deliveries_sweep, retries_schedule_wakeup, workers_wake
 from .retention import PURGE_TASK, retention_purge, retention_purge_slice
+from .tokens import api_token_create, api_token_revoke
 from .webhooks import (
     DESTINATION_FIELDS,
     WEBHOOK_FIELDS,
@@ -55,6 +57,8 @@ __all__ = [
     "REDACTED",
     "TASK",
     "WEBHOOK_FIELDS",
+    "api_token_create",
+    "api_token_revoke",
     "attempt_record",
     "attempts_record",
     "deliveries_claim",
@@ -67,6 +71,7 @@ __all__ = [
     "delivery_finish",
     "delivery_redeliver",
     "delivery_request",
+    "delivery_retry_now",
     "event_emit",
     "headers_redact",
     "retention_purge",

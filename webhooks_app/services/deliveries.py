@@ -17,10 +17,10 @@ from django.db import connections, router, transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
-from .. import selectors, signing, transport
+from .. import selectors, signing, texts, transport
 from ..conf import app_settings
 from ..events import TEST_EVENT
-from ..exceptions import DeliveryInProgress, IllegalTransition, WebhookValidationError
+from ..exceptions import DeliveryInProgress, IllegalTransition, WebhookDisabled, WebhookValidationError
 from ..models import Attempt, Delivery, Event, Webhook
 from ..payloads import body_cache_key, render
 from ..signals import delivery_failed
@@ -38,6 +38,8 @@ _RECORDED_FIELDS = [
     "lease_until",
     "last_response_status",
     "last_error",
+    "last_error_code",
+    "last_error_params",
     "last_duration_ms",
     "updated_at",
 ]
@@ -210,6 +212,7 @@ class Outcome:
     result: transport.Result | None = None
     # Set when the delivery cannot be sent or tried at all.
     cancel_reason: str = ""
+    cancel_code: str = ""  # cancel_reason as a code of webhooks_app.texts
     error: Exception | None = None
 
 
@@ -227,7 +230,7 @@ def attempt_prepare(delivery: Delivery, *, bodies: dict | None = None) -> Outcom
     # A test event is the one thing sent to a disabled webhook: it is how an admin
     # checks a receiver before enabling it (webhook_send_test).
     if not delivery.webhook.enabled and delivery.event_type != TEST_EVENT:
-        outcome.cancel_reason = "The webhook is disabled."
+        outcome.cancel_reason, outcome.cancel_code = texts.english("webhook_disabled"), "webhook_disabled"
         return outcome
     try:
         outcome.request = delivery_request(delivery=delivery, number=delivery.attempt_count, bodies=bodies)
@@ -250,7 +253,8 @@ def _send(outcome: Outcome) -> transport.Result:
 
 INTERRUPTED = transport.Result(
     error_class=Attempt.ErrorClass.INTERRUPTED,
-    error_message="The worker stopped during the request (task timeout or shutdown).",
+    error_message=texts.english("interrupted"),
+    error_code="interrupted",
 )
 
 
@@ -416,10 +420,13 @@ def _attempts_apply(outcomes: list[Outcome], *, now) -> list[Attempt]:
                 duration_ms=result.duration_ms,
                 error_class=result.error_class,
                 error_message=result.error_message,
+                error_code=result.error_code,
+                error_params=result.error_params,
             )
         )
         delivery.last_response_status = result.status
         delivery.last_error = result.error_message[:500]
+        delivery.last_error_code, delivery.last_error_params = result.error_code, result.error_params
         delivery.last_duration_ms = result.duration_ms
         delivery.lease_until = None
         delivery.updated_at = now
@@ -473,15 +480,22 @@ def _finish(outcome: Outcome, kind: str) -> None:
     delivery = outcome.delivery
     if kind == "cancel":
         delivery_finish(
-            delivery=delivery, status=Delivery.Status.CANCELLED, error=outcome.cancel_reason, uncount=True
+            delivery=delivery,
+            status=Delivery.Status.CANCELLED,
+            error=outcome.cancel_reason,
+            error_code=outcome.cancel_code,
+            uncount=True,
         )
     elif kind == "unattemptable":
         _delivery_unattemptable(delivery=delivery, exc=outcome.error)
     elif kind == "gone":
         delivery_finish(delivery=delivery, status=Delivery.Status.FAILED)
+        when = f"{timezone.now():%Y-%m-%d %H:%M}"
         webhook_disable(
             webhook=delivery.webhook,
-            reason=f"The receiver answered 410 Gone on {timezone.now():%Y-%m-%d %H:%M} UTC.",
+            reason=texts.english("gone", when=when),
+            code="gone",
+            params={"when": when},
         )
     else:
         delivery_finish(delivery=delivery, status=Delivery.Status.FAILED)
@@ -495,7 +509,9 @@ def _delivery_unattemptable(*, delivery: Delivery, exc: Exception) -> None:
     without this the lease would expire and the delivery would be claimed forever.
     """
     logger.error("Delivery %s could not be attempted: %s: %s", delivery.pk, type(exc).__name__, exc)
-    delivery.last_error = f"The delivery could not be attempted: {type(exc).__name__}: {exc}"[:500]
+    detail = f"{type(exc).__name__}: {exc}"[:400]
+    delivery.last_error = texts.english("unattemptable", detail=detail)[:500]
+    delivery.last_error_code, delivery.last_error_params = "unattemptable", {"detail": detail}
     if delivery.attempt_count > len(app_settings.RETRY_SCHEDULE):
         delivery_finish(delivery=delivery, status=Delivery.Status.FAILED)
         return
@@ -505,6 +521,8 @@ def _delivery_unattemptable(*, delivery: Delivery, exc: Exception) -> None:
         next_attempt_at=delivery.next_attempt_at,
         lease_until=None,
         last_error=delivery.last_error,
+        last_error_code=delivery.last_error_code,
+        last_error_params=delivery.last_error_params,
         updated_at=timezone.now(),
     )
 
@@ -553,8 +571,19 @@ ALLOWED_TRANSITIONS = {
 }
 
 
-def delivery_finish(*, delivery: Delivery, status: str, error: str = "", uncount: bool = False) -> None:
-    """Move a pending delivery to a final status; refuses any other transition."""
+def delivery_finish(
+    *,
+    delivery: Delivery,
+    status: str,
+    error: str = "",
+    uncount: bool = False,
+    error_code: str = "",
+    error_params: dict | None = None,
+) -> None:
+    """Move a pending delivery to a final status; refuses any other transition.
+
+    ``error`` (with its webhooks_app.texts code and parameters) replaces the last error.
+    """
     if status not in ALLOWED_TRANSITIONS.get(delivery.status, set()):
         raise IllegalTransition(f"A {delivery.status} delivery cannot become {status}.")
     now = timezone.now()
@@ -566,6 +595,8 @@ def delivery_finish(*, delivery: Delivery, status: str, error: str = "", uncount
         "updated_at": now,
         "last_response_status": delivery.last_response_status,
         "last_error": (error or delivery.last_error)[:500],
+        "last_error_code": error_code if error else delivery.last_error_code,
+        "last_error_params": (error_params or {}) if error else delivery.last_error_params,
         "last_duration_ms": delivery.last_duration_ms,
     }
     if uncount:
@@ -577,6 +608,10 @@ def delivery_finish(*, delivery: Delivery, status: str, error: str = "", uncount
         delivery.next_attempt_at = None
         delivery.lease_until = None
         delivery.last_error = fields["last_error"]
+        delivery.last_error_code, delivery.last_error_params = (
+            fields["last_error_code"],
+            fields["last_error_params"],
+        )
         if uncount:
             delivery.attempt_count -= 1
         if status == Delivery.Status.FAILED:
@@ -584,11 +619,57 @@ def delivery_finish(*, delivery: Delivery, status: str, error: str = "", uncount
 
 
 def delivery_cancel(*, delivery: Delivery) -> Delivery:
-    delivery_finish(delivery=delivery, status=Delivery.Status.CANCELLED, error="Cancelled by a user.")
+    delivery_finish(
+        delivery=delivery,
+        status=Delivery.Status.CANCELLED,
+        error=texts.english("cancelled_by_user"),
+        error_code="cancelled_by_user",
+    )
     return delivery
 
 
 REDELIVER_PENDING = "This delivery is still being attempted; redeliver it once it has finished."
+WEBHOOK_IS_DISABLED = "The webhook is disabled: enable it first, or what is sent is cancelled at once."
+RETRY_FINISHED = "Only a pending delivery can be retried; redeliver a finished one."
+RETRY_IN_FLIGHT = "This delivery is being tried right now."
+
+
+def _sending_allowed(webhook: Webhook, event_type: str | None = None) -> None:
+    """Refuse to send to a disabled webhook (WebhookDisabled): the engine would cancel it.
+
+    A test event is the exception, as in attempt_prepare: it is how a receiver is
+    checked before the webhook is enabled.
+    """
+    if not webhook.enabled and event_type != TEST_EVENT:
+        raise WebhookDisabled(WEBHOOK_IS_DISABLED)
+
+
+def delivery_retry_now(*, delivery: Delivery) -> Delivery:
+    """Make a pending delivery's next try due now and wake a worker ("Retry now").
+
+    Refused for a finished delivery (IllegalTransition: redeliver it instead), one a
+    worker holds right now (DeliveryInProgress), and on a disabled webhook
+    (WebhookDisabled). The attempt count and the schedule after this try are unchanged.
+    """
+    _sending_allowed(Webhook.objects.get(pk=delivery.webhook_id), delivery.event_type)
+    now = timezone.now()
+    with transaction.atomic():
+        row = (
+            Delivery.objects.select_for_update()
+            .filter(pk=delivery.pk)
+            .values("status", "lease_until")
+            .first()
+        )
+        if row is None or row["status"] != Delivery.Status.PENDING:
+            raise IllegalTransition(RETRY_FINISHED)
+        if row["lease_until"] is not None and row["lease_until"] > now:
+            raise DeliveryInProgress(RETRY_IN_FLIGHT)
+        Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.PENDING).update(
+            next_attempt_at=now, updated_at=now
+        )
+        queue.workers_wake_on_commit(using=router.db_for_write(Delivery))
+    delivery.next_attempt_at = now
+    return delivery
 
 
 def delivery_redeliver(*, delivery: Delivery) -> Delivery:
@@ -596,21 +677,35 @@ def delivery_redeliver(*, delivery: Delivery) -> Delivery:
 
     Only a finished delivery can be redelivered: a pending one is still being
     tried (DeliveryInProgress). Its status is read from the row, not from the
-    possibly stale object passed in.
+    possibly stale object passed in. Refused on a disabled webhook (WebhookDisabled),
+    where the new delivery would be cancelled at once.
     """
+    # The webhook as it is now (the object passed in may hold an old URL or state).
+    webhook = Webhook.objects.get(pk=delivery.webhook_id)
+    _sending_allowed(webhook, delivery.event_type)
     with transaction.atomic():
         status = Delivery.objects.filter(pk=delivery.pk).values_list("status", flat=True).first()
         if status == Delivery.Status.PENDING:
             raise DeliveryInProgress(REDELIVER_PENDING)
         _events_hold([delivery.event_id])
         new = Delivery.objects.create(
-            webhook=delivery.webhook,
+            webhook=webhook,
             event_id=delivery.event_id,
             event_type=delivery.event_type,
+            url=redelivery_url(delivery=delivery, webhook=webhook),
+            redelivery_of=delivery,
             next_attempt_at=timezone.now(),
         )
         queue.workers_wake_on_commit(using=router.db_for_write(Delivery))
     return new
+
+
+def redelivery_url(*, delivery: Delivery, webhook: Webhook) -> str:
+    """Where a redelivery goes: the webhook's URL as it is now (a receiver fixed by moving it
+    gets what it missed), or the recipient's URL the first delivery went to."""
+    if webhook.destination == Webhook.Destination.RECIPIENT:
+        return delivery.url
+    return webhook.url
 
 
 def _events_hold(event_ids) -> None:
@@ -622,17 +717,23 @@ def _events_hold(event_ids) -> None:
     list(Event.objects.select_for_update(no_key=True).filter(pk__in=event_ids).values_list("pk", flat=True))
 
 
-def deliveries_redeliver_failed(*, webhook: Webhook, since, batch_size: int = 500, progress=None) -> int:
+def deliveries_redeliver_failed(
+    *, webhook: Webhook, since, batch_size: int = 500, progress=None, dry_run: bool = False
+) -> int:
     """Redeliver every failed delivery of a webhook created since a time, in batches.
 
     Each event whose delivery failed gets one new delivery, unless it already has a
     pending or succeeded one (a recovery run twice, or an event that failed again
     after a redelivery, is not sent twice). ``progress(done, total)`` is called after
-    each batch. Returns how many were redelivered. ``since`` must be in the past
-    (WebhookValidationError on the field ``since``).
+    each batch. Returns how many were redelivered; with ``dry_run`` how many would
+    be, writing nothing (the console's confirmation says it). ``since`` must be in the
+    past (WebhookValidationError on the field ``since``); a disabled webhook is
+    refused (WebhookDisabled), as its redeliveries would be cancelled at once.
     """
     if since > timezone.now():
         raise WebhookValidationError("Choose a moment in the past.", field="since", code="future")
+    if not dry_run:
+        _sending_allowed(webhook)
     settled = Delivery.objects.filter(
         webhook=webhook,
         event_id=OuterRef("event_id"),
@@ -642,22 +743,31 @@ def deliveries_redeliver_failed(*, webhook: Webhook, since, batch_size: int = 50
         Delivery.objects.filter(webhook=webhook, status=Delivery.Status.FAILED, created_at__gte=since)
         .exclude(Exists(settled))
         .order_by("created_at", "id")
-        .values_list("pk", "event_id", "event_type")
+        .values_list("pk", "event_id", "event_type", "url")
     )
     first_failure = {}
-    for pk, event_id, event_type in rows:
-        first_failure.setdefault(event_id, (pk, event_id, event_type))
+    for pk, event_id, event_type, url in rows:
+        first_failure.setdefault(event_id, (pk, event_id, event_type, url))
     ids = list(first_failure.values())
+    if dry_run:
+        return len(ids)
     done = 0
     for start in range(0, len(ids), batch_size):
         batch = ids[start : start + batch_size]
         with transaction.atomic():
-            _events_hold([eid for _, eid, _ in batch])
+            _events_hold([eid for _, eid, _, _ in batch])
             now = timezone.now()
             Delivery.objects.bulk_create(
                 [
-                    Delivery(webhook=webhook, event_id=eid, event_type=etype, next_attempt_at=now)
-                    for _, eid, etype in batch
+                    Delivery(
+                        webhook=webhook,
+                        event_id=eid,
+                        event_type=etype,
+                        url=redelivery_url(delivery=Delivery(url=url), webhook=webhook),
+                        redelivery_of_id=pk,
+                        next_attempt_at=now,
+                    )
+                    for pk, eid, etype, url in batch
                 ]
             )
             queue.workers_wake_on_commit(using=router.db_for_write(Delivery))

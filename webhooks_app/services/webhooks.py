@@ -13,7 +13,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 
-from .. import signing
+from .. import signing, texts
 from ..conf import app_settings
 from ..events import TEST_EVENT
 from ..exceptions import WebhookValidationError
@@ -199,10 +199,12 @@ def webhook_update(*, webhook: Webhook, actor=None, **fields) -> Webhook:
         setattr(webhook, name, value)
     if webhook.enabled and not was_enabled:
         webhook.disabled_reason, webhook.disabled_at = "", None
+        webhook.disabled_code, webhook.disabled_params = "", {}
         webhook.consecutive_failures, webhook.failing_since = 0, None
     elif not webhook.enabled and was_enabled and not webhook.disabled_at:
         webhook.disabled_at = timezone.now()
-        webhook.disabled_reason = "Disabled by a user."
+        webhook.disabled_reason = texts.english("disabled_by_user")
+        webhook.disabled_code, webhook.disabled_params = "disabled_by_user", {}
     webhook.updated_by = _actor(actor) or webhook.updated_by
     _encryption_key_ensure(webhook)
     webhook.full_clean()
@@ -281,17 +283,23 @@ def webhook_send_test(*, webhook: Webhook, actor=None) -> Delivery:
     return Delivery.objects.select_related("webhook", "event").get(event=event, webhook=webhook)
 
 
-def webhook_disable(*, webhook: Webhook, reason: str) -> None:
+def webhook_disable(*, webhook: Webhook, reason: str, code: str = "", params: dict | None = None) -> None:
     """Disable a webhook on the app's own decision and send the ``webhook_disabled`` signal.
 
     Telling people is the host's policy: connect a receiver to
     ``webhooks_app.signals.webhook_disabled``, or set ``WEBHOOKS["NOTIFY_ON_DISABLE"]``
-    to have staff with an e-mail address mailed (off by default).
+    to have staff with an e-mail address mailed (off by default). ``code`` and ``params``
+    say ``reason`` as a code of webhooks_app.texts, which the console translates.
     """
     changed = Webhook.objects.filter(pk=webhook.pk, enabled=True).update(
-        enabled=False, disabled_reason=reason[:255], disabled_at=timezone.now()
+        enabled=False,
+        disabled_reason=reason[:255],
+        disabled_code=code,
+        disabled_params=params or {},
+        disabled_at=timezone.now(),
     )
     webhook.enabled, webhook.disabled_reason = False, reason[:255]
+    webhook.disabled_code, webhook.disabled_params = code, params or {}
     if not changed:
         return
     logger.warning("Webhook %s (%s) disabled: %s", webhook.pk, webhook.name, reason)
@@ -339,10 +347,9 @@ def _webhook_failure_count(webhook: Webhook) -> None:
     state = Webhook.objects.filter(pk=webhook.pk).values("consecutive_failures", "failing_since").first()
     span = timedelta(days=float(app_settings.AUTO_DISABLE_AFTER_DAYS or 0))
     if state and state["consecutive_failures"] >= limit and state["failing_since"] <= now - span:
+        params = {"count": state["consecutive_failures"], "since": f"{state['failing_since']:%Y-%m-%d %H:%M}"}
         webhook_disable(
-            webhook=webhook,
-            reason=f"{state['consecutive_failures']} deliveries in a row failed since "
-            f"{state['failing_since']:%Y-%m-%d %H:%M} UTC.",
+            webhook=webhook, reason=texts.english("failures", **params), code="failures", params=params
         )
 
 

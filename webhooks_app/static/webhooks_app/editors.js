@@ -259,9 +259,11 @@
     }
   });
 
-  // A delivery in progress: the page's live parts are fetched again every few seconds and
-  // replaced in place, and a change of state is announced in the aria-live region; never a
-  // page reload (which resets scroll and focus and interrupts screen readers).
+  // A delivery in progress: the page's live parts are fetched again and replaced in place,
+  // and a change of state is announced in the aria-live region; never a page reload (which
+  // resets scroll and focus and interrupts screen readers). The first polls come quickly (a
+  // test event's answer shows as soon as the receiver has given it), then less often; they
+  // stop when the delivery is no longer in progress.
   var waiting = document.querySelector("[data-live-delivery]");
   var announcer = document.querySelector("[data-live-status]");
   if (waiting && announcer) {
@@ -285,15 +287,21 @@
               if (fresh.hasAttribute("data-live-state")) part.setAttribute("data-live-state", fresh.getAttribute("data-live-state"));
             }
           });
+          document.dispatchEvent(new CustomEvent("wh:updated"));
           var now = state(doc);
           if (now && now !== last) {
             announcer.textContent = now;
             last = now;
           }
-          if (doc.querySelector("[data-live-delivery]")) window.setTimeout(tick, 3000);
+          if (doc.querySelector("[data-live-delivery]")) window.setTimeout(tick, next());
         })
         .catch(function () { window.setTimeout(tick, 10000); });
     };
-    window.setTimeout(tick, 3000);
+    var delay = 250;
+    var next = function () {
+      delay = Math.min(delay * 1.5, 5000);
+      return delay;
+    };
+    window.setTimeout(tick, next());
   }
 })();

@@ -11,7 +11,7 @@ import time
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
-from config.contacts.receiver import serve
+from config.contacts.receiver import serve, webhook_secrets
 from webhooks_app import services
 from webhooks_app.models import Webhook
 
@@ -47,7 +47,8 @@ class Command(BaseCommand):
                 url=receiver_url,
                 actor=user,
             )
-        server = serve("127.0.0.1", receiver_port, webhook.secret)
+        # Every webhook pointing at the receiver is checked with its own secret.
+        server = serve("127.0.0.1", receiver_port, webhook_secrets(f"http://127.0.0.1:{receiver_port}"))
         threading.Thread(target=server.serve_forever, daemon=True).start()
 
         # Ctrl-C and SIGTERM set `stop`. Installed before the children start, so that
@@ -81,7 +82,9 @@ class Command(BaseCommand):
                 f"  API docs: http://{host}:{port}/api/docs/\n"
                 f"  Login:    {DEMO_USER} / {DEMO_PASSWORD}"
                 + ("" if created else " (if you kept the demo password)")
-                + f"\n  Receiver: {receiver_url} prints what it gets below.\n  Ctrl-C stops everything.\n"
+                + f"\n  Receiver: {receiver_url} prints what it gets below, each request checked with the"
+                + " secret of the webhook it came from (any path on 127.0.0.1:"
+                + f"{receiver_port}).\n  Ctrl-C stops everything.\n"
             )
         )
         try:
