@@ -170,7 +170,7 @@ def section_api(job, receiver) -> list[dict]:
 
     reset_state(receiver)
     make_webhook("api", receiver.endpoint("ok", "api"), ["bench.api"])
-    client = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Token {api_token()}")
+    client = Client(headers={"host": "127.0.0.1", "authorization": f"Token {api_token()}"})
     serial = iter(range(10**9))
 
     def poster(path: str, batch: int = 0):

@@ -136,7 +136,7 @@
     var now = Date.now();
     document.querySelectorAll("time[data-relative]").forEach(function (el) {
       var moment = Date.parse(el.getAttribute("datetime"));
-      if (!isNaN(moment)) {
+      if (!Number.isNaN(moment)) {
         var text = relativeText(moment, now);
         if (el.textContent !== text) el.textContent = text;
       }
