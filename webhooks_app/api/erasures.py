@@ -10,6 +10,7 @@ from ..services import erasure as erasure_service
 from .errors import service_errors
 from .pagination import WebhookPagination
 from .schema import extend_schema
+from .serializers import StrictCharField, StrictFieldsMixin
 from .views import WebhooksAPIMixin
 
 # An erasure asked through the API works for at most this many seconds per request
@@ -17,7 +18,7 @@ from .views import WebhooksAPIMixin
 REQUEST_SECONDS = 15.0
 
 
-class ErasureRequestSerializer(serializers.Serializer):
+class ErasureRequestSerializer(StrictFieldsMixin, serializers.Serializer):
     key = serializers.ChoiceField(
         choices=[],
         help_text="A path of WEBHOOKS['SUBJECT_PATHS'], e.g. email or $context.user_id.",
@@ -25,11 +26,11 @@ class ErasureRequestSerializer(serializers.Serializer):
             "invalid_choice": "\"{input}\" is not a declared subject path (WEBHOOKS['SUBJECT_PATHS'])."
         },
     )
-    # A string (an integer is read as its text): what the service compares, as text.
-    value = serializers.CharField(
+    # A JSON string only (an id is sent as its text, "42"): what the service compares.
+    value = StrictCharField(
         max_length=erasure_service.MAX_VALUE_LENGTH,
         trim_whitespace=False,
-        help_text="The subject's value at that path (compared as text). Never stored.",
+        help_text='The subject\'s value at that path, as text (an id 42 is "42"). Never stored.',
     )
 
     def __init__(self, *args, **kwargs):
