@@ -61,10 +61,11 @@ SELECT 'evt_old_' || g, 'contact.updated', now() - interval '{days_old} days' - 
 FROM generate_series(1, {events}) AS g;
 
 INSERT INTO webhooks_app_delivery (webhook_id, event_id, event_type, status, attempt_count,
-    last_response_status, last_error, last_duration_ms, created_at, updated_at, completed_at)
+    last_response_status, last_error, last_error_code, last_error_params, last_duration_ms,
+    created_at, updated_at, completed_at)
 SELECT w.id, e.id, e.event_type,
        CASE WHEN g.n % 10 = 0 THEN 'failed' WHEN g.n % 97 = 0 THEN 'cancelled' ELSE 'succeeded' END,
-       {per}, 200, '', 12, e.created_at, e.created_at, e.created_at
+       {per}, 200, '', '', '{{}}'::jsonb, 12, e.created_at, e.created_at, e.created_at
 FROM webhooks_app_event e
 CROSS JOIN (SELECT id FROM webhooks_app_webhook ORDER BY id LIMIT 2) w
 CROSS JOIN LATERAL (SELECT substr(e.id, 9)::int AS n) g
@@ -72,13 +73,13 @@ WHERE e.id LIKE 'evt_old_%';
 
 INSERT INTO webhooks_app_attempt (delivery_id, number, created_at, request_url, request_headers,
     request_body, response_status, response_headers, response_body, response_truncated,
-    duration_ms, error_class, error_message)
+    duration_ms, error_class, error_message, error_code, error_params)
 SELECT d.id, n, d.created_at, 'https://receiver.example.com/hook',
        '{{"Content-Type": "application/json", "webhook-id": "evt", "webhook-signature": "[redacted]"}}'::jsonb,
        '{{"id": "evt", "event_type": "contact.updated", "data": {{"id": 1, "email": "a@example.com"}}}}',
        CASE WHEN n < {per} THEN 500 ELSE 200 END, '{{"Content-Type": "application/json"}}'::jsonb,
        '{{"ok": true}}', false, 12, CASE WHEN n < {per} THEN 'http_status' ELSE '' END,
-       CASE WHEN n < {per} THEN 'HTTP 500 Internal Server Error' ELSE '' END
+       CASE WHEN n < {per} THEN 'HTTP 500 Internal Server Error' ELSE '' END, '', '{{}}'::jsonb
 FROM webhooks_app_delivery d CROSS JOIN generate_series(1, {per}) AS n
 WHERE d.event_id LIKE 'evt_old_%';
 
@@ -93,16 +94,17 @@ SELECT 'evt_new_' || g, 'contact.updated', now() - (g % 86400) * interval '1 sec
 FROM generate_series(1, {recent}) AS g;
 
 INSERT INTO webhooks_app_delivery (webhook_id, event_id, event_type, status, attempt_count,
-    last_error, created_at, updated_at, completed_at)
-SELECT w.id, e.id, e.event_type, 'succeeded', 1, '', e.created_at, e.created_at, e.created_at
+    last_error, last_error_code, last_error_params, created_at, updated_at, completed_at)
+SELECT w.id, e.id, e.event_type, 'succeeded', 1, '', '', '{{}}'::jsonb, e.created_at, e.created_at,
+       e.created_at
 FROM webhooks_app_event e CROSS JOIN (SELECT id FROM webhooks_app_webhook ORDER BY id LIMIT 2) w
 WHERE e.id LIKE 'evt_new_%';
 
 INSERT INTO webhooks_app_attempt (delivery_id, number, created_at, request_url, request_headers,
     request_body, response_status, response_headers, response_body, response_truncated,
-    duration_ms, error_class, error_message)
+    duration_ms, error_class, error_message, error_code, error_params)
 SELECT d.id, 1, d.created_at, 'https://receiver.example.com/hook', '{{}}'::jsonb, '{{}}', 200,
-       '{{}}'::jsonb, '', false, 10, '', ''
+       '{{}}'::jsonb, '', false, 10, '', '', '', '{{}}'::jsonb
 FROM webhooks_app_delivery d WHERE d.event_id LIKE 'evt_new_%';
 """
 

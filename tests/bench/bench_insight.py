@@ -117,12 +117,13 @@ def fill(*, per_webhook: int, busy: int, idle: int) -> list:
             """
             INSERT INTO webhooks_app_delivery (webhook_id, event_id, event_type, url, status,
                 attempt_count, next_attempt_at, last_response_status, last_error,
-                last_duration_ms, created_at, updated_at, completed_at)
+                last_error_code, last_error_params, last_duration_ms, created_at, updated_at,
+                completed_at)
             SELECT w.id, 'evt_' || lpad(g::text, 24, '0'), 'contact.updated', w.url, s.status,
                    CASE s.status WHEN 'failed' THEN 6 WHEN 'pending' THEN 0 ELSE 1 END,
                    CASE s.status WHEN 'pending' THEN t.at END,
                    CASE s.status WHEN 'succeeded' THEN 200 WHEN 'failed' THEN 500 END,
-                   '',
+                   '', '', '{}'::jsonb,
                    CASE WHEN s.status <> 'pending'
                         THEN (5 + ((g::bigint * 7919 + w.id * 104729) %% 400) * ((g %% 7) + 1) / 7)::int END,
                    t.at, t.at, CASE WHEN s.status <> 'pending' THEN t.at END

@@ -36,16 +36,18 @@ SELECT 'evt_' || lpad(g::text, 12, '0'), 'contact.updated', now() - (g %% 86400)
 FROM generate_series(1, %(events)s) AS g;
 
 INSERT INTO webhooks_app_delivery (webhook_id, event_id, event_type, url, status, attempt_count,
-    last_response_status, last_error, last_duration_ms, created_at, updated_at, completed_at)
-SELECT w.id, e.id, e.event_type, '', 'succeeded', 1, 200, '', 12, e.created_at, e.created_at, e.created_at
+    last_response_status, last_error, last_error_code, last_error_params, last_duration_ms,
+    created_at, updated_at, completed_at)
+SELECT w.id, e.id, e.event_type, '', 'succeeded', 1, 200, '', '', '{}'::jsonb, 12,
+       e.created_at, e.created_at, e.created_at
 FROM webhooks_app_event e CROSS JOIN (SELECT id FROM webhooks_app_webhook ORDER BY id LIMIT 2) w;
 
 INSERT INTO webhooks_app_attempt (delivery_id, number, created_at, request_url, request_headers,
     request_body, response_status, response_headers, response_body, response_truncated,
-    duration_ms, error_class, error_message)
+    duration_ms, error_class, error_message, error_code, error_params)
 SELECT d.id, 1, d.created_at, 'http://127.0.0.1:9/hook', '{"Content-Type": "application/json"}'::jsonb,
        jsonb_build_object('id', e.id, 'event_type', e.event_type, 'data', e.data)::text,
-       200, '{}'::jsonb, '{"ok": true}', false, 12, '', ''
+       200, '{}'::jsonb, '{"ok": true}', false, 12, '', '', '', '{}'::jsonb
 FROM webhooks_app_delivery d JOIN webhooks_app_event e ON e.id = d.event_id;
 
 -- A backlog: every 500th delivery due (some minutes ago), 1 in 33,000 of those in flight,
